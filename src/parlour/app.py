@@ -1,0 +1,48 @@
+"""create_app(settings): builds the web application; everything long-lived starts in the lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from parlour import __version__
+from parlour.container import build_container
+from parlour.core.clock import Clock
+from parlour.features.accounts.routes import router as accounts_router
+from parlour.features.orgs.routes import router as orgs_router
+from parlour.settings import Settings
+from parlour.web import problems
+from parlour.web.middleware import AccessLog, SecurityHeaders
+
+
+def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        container = await build_container(settings, clock)
+        app.state.container = container
+        try:
+            yield
+        finally:
+            await container.close()
+
+    app = FastAPI(
+        title="Parlour",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/v1/openapi.json",
+    )
+    problems.install(app)
+    app.include_router(accounts_router)
+    app.include_router(orgs_router)
+
+    @app.get("/health", tags=["operations"])
+    async def health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(AccessLog)
+    return app

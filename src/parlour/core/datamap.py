@@ -1,0 +1,160 @@
+"""The vocabulary every column uses to say what personal data it holds, and why.
+
+Categories follow the fideslang taxonomy (``user.contact.email`` …), extended with our own keys
+under ``user.account.*`` and ``user.communications.*`` where fideslang has no exact term.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+DATAMAP_KEY = "datamap"
+SUBJECT_KEY = "subject"
+
+
+class LegalBasis(StrEnum):
+    CONSENT = "consent"
+    CONTRACT = "contract"
+    LEGAL_OBLIGATION = "legal_obligation"
+    LEGITIMATE_INTEREST = "legitimate_interest"
+
+
+@dataclass(frozen=True)
+class Purpose:
+    key: str
+    name: str
+    basis: LegalBasis
+    description: str
+    essential: bool
+
+
+PURPOSES: dict[str, Purpose] = {
+    p.key: p
+    for p in (
+        Purpose(
+            "provide_service",
+            "Providing the service",
+            LegalBasis.CONTRACT,
+            "Run your account, your conversations and your calls.",
+            essential=True,
+        ),
+        Purpose(
+            "account_security",
+            "Keeping accounts secure",
+            LegalBasis.LEGITIMATE_INTEREST,
+            "Sign you in, keep sessions apart, and stop password guessing and abuse.",
+            essential=True,
+        ),
+        Purpose(
+            "organisation_admin",
+            "Administration by your organisation",
+            LegalBasis.CONTRACT,
+            "Let your organisation's administrators manage its members and settings.",
+            essential=True,
+        ),
+        Purpose(
+            "legal_compliance",
+            "Meeting legal obligations",
+            LegalBasis.LEGAL_OBLIGATION,
+            "Keep proof of what you agreed to and answer lawful requests.",
+            essential=True,
+        ),
+        Purpose(
+            "analytics",
+            "Usage analytics",
+            LegalBasis.CONSENT,
+            "Count how features are used, in aggregates, to improve them.",
+            essential=False,
+        ),
+        Purpose(
+            "marketing",
+            "News and offers",
+            LegalBasis.CONSENT,
+            "Send you news about Parlour by email.",
+            essential=False,
+        ),
+    )
+}
+
+
+class Erasure(StrEnum):
+    """What happens to a value when its subject is erased."""
+
+    DELETE = "delete"  # the row goes with the subject
+    NULL = "null"  # the value is cleared, the row stays
+    PSEUDONYMISE = "pseudonymise"  # replaced by a stable pseudonym, the row stays
+    KEEP = "keep"  # kept for the stated legal reason until its retention ends
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How long a value is kept: a period after an anchor event, or while the anchor lasts."""
+
+    anchor: str
+    days: int | None = None
+
+    def describe(self) -> str:
+        if self.days is None:
+            return f"while {self.anchor}"
+        return f"{self.days} days after {self.anchor}"
+
+
+ACCOUNT_LIFETIME = Retention("the account exists")
+
+
+@dataclass(frozen=True)
+class Personal:
+    category: str
+    purposes: tuple[str, ...]
+    retention: Retention
+    erasure: Erasure
+    subject: str = "user"
+    description: str = ""
+    exported: bool = True
+
+    def __post_init__(self) -> None:
+        unknown = [p for p in self.purposes if p not in PURPOSES]
+        if unknown or not self.purposes:
+            raise ValueError(f"a personal column needs known purposes, got {self.purposes}")
+
+
+@dataclass(frozen=True)
+class NotPersonal:
+    reason: str
+
+
+@dataclass(frozen=True)
+class Subject:
+    """Ties a table's rows to the person they are about, through one column."""
+
+    kind: str
+    ref: str
+
+
+def personal(
+    category: str,
+    *purposes: str,
+    retention: Retention = ACCOUNT_LIFETIME,
+    erasure: Erasure = Erasure.DELETE,
+    subject: str = "user",
+    description: str = "",
+    exported: bool = True,
+) -> dict[str, Any]:
+    """Column ``info=`` for a value that is about a person."""
+    return {
+        DATAMAP_KEY: Personal(
+            category, purposes, retention, erasure, subject, description, exported
+        )
+    }
+
+
+def not_personal(reason: str) -> dict[str, Any]:
+    """Column ``info=`` for a value that is about no one; the reason is printed in the map."""
+    return {DATAMAP_KEY: NotPersonal(reason)}
+
+
+def subject_table(kind: str, ref: str) -> dict[str, Any]:
+    """Table ``info=`` naming the column that ties each row to its data subject."""
+    return {SUBJECT_KEY: Subject(kind, ref)}

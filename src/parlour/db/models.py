@@ -1,0 +1,8 @@
+"""Imports every model so the metadata is complete (for migrations and the data map)."""
+
+from parlour.db.base import Base
+from parlour.features.accounts import models as accounts_models
+from parlour.features.orgs import models as orgs_models
+from parlour.mail import models as mail_models
+
+__all__ = ["Base", "accounts_models", "mail_models", "orgs_models"]

@@ -1,0 +1,133 @@
+"""Wire schemas of accounts: what clients send and receive, never the tables themselves."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
+Optional120 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=120)]
+Phone = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=40, pattern=r"^\+?[0-9 ()\-.]{0,40}$")
+]
+Password = Annotated[str, Field(min_length=1, max_length=1024)]
+
+
+class Input(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ProfileFields(Input):
+    phone: Phone | None = Field(default=None, description="Optional. Lets colleagues call you.")
+    title: Optional120 | None = Field(
+        default=None, description="Optional. Your job title in the directory."
+    )
+    department: Optional120 | None = Field(
+        default=None, description="Optional. Groups you with your team in the directory."
+    )
+    location: Optional120 | None = Field(
+        default=None, description="Optional. Helps colleagues know your time zone."
+    )
+
+
+class SignUp(ProfileFields):
+    invitation: str = Field(min_length=10, max_length=200, description="The invitation secret.")
+    name: Name = Field(description="Required. Shown to the people you talk to.")
+    email: EmailStr = Field(description="Required. Your sign-in name; account mail goes here.")
+    password: Password = Field(description="Required. At least 10 characters.")
+    birth_date: date = Field(
+        description="Required. Checked against the minimum age, then discarded, never stored."
+    )
+    accept_policy: str = Field(
+        min_length=1, max_length=32, description="The privacy policy version you accept."
+    )
+
+
+class SignIn(Input):
+    email: EmailStr
+    password: Password
+
+
+class TokenRequest(Input):
+    email: EmailStr
+    password: Password
+    name: Name = Field(description="A name to recognise the token by.")
+
+
+class Reauth(Input):
+    password: Password
+
+
+class PasswordChange(Input):
+    current_password: Password
+    new_password: Password
+
+
+class ResetRequest(Input):
+    email: EmailStr
+
+
+class ResetConfirm(Input):
+    token: str = Field(min_length=10, max_length=200)
+    new_password: Password
+
+
+class ProfileUpdate(ProfileFields):
+    name: Name | None = None
+
+
+class UserOut(BaseModel):
+    id: str
+    org_id: str
+    name: str
+    email: str
+    role: Literal["owner", "admin", "member"]
+    status: Literal["active", "suspended"]
+    is_instance_owner: bool
+    phone: str | None
+    title: str | None
+    department: str | None
+    location: str | None
+    has_avatar: bool
+    created_at: datetime
+
+
+class MeOut(UserOut):
+    csrf_token: str | None = Field(
+        description="Send as X-CSRF-Token with cookie-authenticated writes."
+    )
+
+
+class SessionOut(BaseModel):
+    id: str
+    kind: Literal["cookie", "token"]
+    label: str | None
+    ip_prefix: str | None
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    current: bool
+
+
+class TokenOut(BaseModel):
+    id: str
+    token: str = Field(description="Shown once. Send as 'Authorization: Bearer <token>'.")
+    expires_at: datetime
+
+
+class SignedIn(BaseModel):
+    user: UserOut
+    csrf_token: str
+
+
+class PolicyOut(BaseModel):
+    version: str
+    effective: date
+    summary: str
+
+
+class EmailChange(Input):
+    email: EmailStr
+    password: Password = Field(description="Your current password, to confirm it is you.")

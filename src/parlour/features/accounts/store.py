@@ -1,0 +1,91 @@
+"""Queries on users, sessions, resets and throttle buckets. Stores never commit."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from parlour.features.accounts.models import (
+    AuthSession,
+    PasswordReset,
+    PolicyAcceptance,
+    SigninFailure,
+    User,
+)
+
+
+async def user_by_id(session: AsyncSession, user_id: str) -> User | None:
+    return await session.get(User, user_id)
+
+
+async def user_by_email(session: AsyncSession, email: str) -> User | None:
+    return await session.scalar(select(User).where(User.email == email.lower()))
+
+
+async def count_instance_owners(session: AsyncSession) -> int:
+    return await session.scalar(
+        select(func.count()).select_from(User).where(User.is_instance_owner.is_(True))
+    ) or 0
+
+
+async def session_by_digest(session: AsyncSession, digest: str) -> AuthSession | None:
+    return await session.scalar(select(AuthSession).where(AuthSession.secret_digest == digest))
+
+
+async def sessions_of(session: AsyncSession, user_id: str, now: datetime) -> list[AuthSession]:
+    rows = await session.scalars(
+        select(AuthSession)
+        .where(AuthSession.user_id == user_id, AuthSession.expires_at > now)
+        .order_by(AuthSession.last_seen_at.desc())
+    )
+    return list(rows)
+
+
+async def delete_sessions_txn(
+    session: AsyncSession, user_id: str, *, keep: str | None = None, kind: str | None = None
+) -> None:
+    query = delete(AuthSession).where(AuthSession.user_id == user_id)
+    if keep is not None:
+        query = query.where(AuthSession.id != keep)
+    if kind is not None:
+        query = query.where(AuthSession.kind == kind)
+    await session.execute(query)
+
+
+async def reset_by_digest(session: AsyncSession, digest: str) -> PasswordReset | None:
+    return await session.scalar(select(PasswordReset).where(PasswordReset.token_digest == digest))
+
+
+async def void_resets_txn(session: AsyncSession, user_id: str, now: datetime) -> None:
+    await session.execute(
+        update(PasswordReset)
+        .where(PasswordReset.user_id == user_id, PasswordReset.used_at.is_(None))
+        .values(used_at=now)
+    )
+
+
+async def failures(session: AsyncSession, bucket: str) -> SigninFailure | None:
+    return await session.get(SigninFailure, bucket)
+
+
+async def clear_failures_txn(session: AsyncSession, bucket: str) -> None:
+    await session.execute(delete(SigninFailure).where(SigninFailure.bucket == bucket))
+
+
+async def acceptances_of(session: AsyncSession, user_id: str) -> list[PolicyAcceptance]:
+    rows = await session.scalars(
+        select(PolicyAcceptance)
+        .where(PolicyAcceptance.user_id == user_id)
+        .order_by(PolicyAcceptance.accepted_at)
+    )
+    return list(rows)
+
+
+async def recent_resets(session: AsyncSession, user_id: str, since: datetime) -> int:
+    return await session.scalar(
+        select(func.count())
+        .select_from(PasswordReset)
+        .where(PasswordReset.user_id == user_id, PasswordReset.created_at > since)
+    ) or 0

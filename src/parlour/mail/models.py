@@ -1,0 +1,51 @@
+"""Mail kept in the development outbox when no SMTP server is configured."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from parlour.core.datamap import Retention, not_personal, personal, subject_table
+from parlour.db.base import Base, id_column
+
+OUTBOX_RETENTION = Retention("the mail was written", days=7)
+
+
+class OutboxMail(Base):
+    __tablename__ = "mail_outbox"
+    __table_args__ = {"info": subject_table("recipient", "to_addr")}
+
+    id: Mapped[str] = id_column()
+    to_addr: Mapped[str] = mapped_column(
+        String(320),
+        index=True,
+        info=personal(
+            "user.contact.email",
+            "provide_service",
+            retention=OUTBOX_RETENTION,
+            subject="recipient",
+            description="recipient of a service mail (development outbox only)",
+        ),
+    )
+    subject: Mapped[str] = mapped_column(
+        String(200),
+        info=personal(
+            "user.communications.email",
+            "provide_service",
+            retention=OUTBOX_RETENTION,
+            subject="recipient",
+        ),
+    )
+    body: Mapped[str] = mapped_column(
+        Text,
+        info=personal(
+            "user.communications.email",
+            "provide_service",
+            retention=OUTBOX_RETENTION,
+            subject="recipient",
+            description="the mail's text, which may hold a one-time link",
+        ),
+    )
+    created_at: Mapped[datetime] = mapped_column(info=not_personal("when it was written"))

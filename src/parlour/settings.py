@@ -1,0 +1,120 @@
+"""One typed settings model, read from PARLOUR_* environment variables; fails fast."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class SettingsError(Exception):
+    """A setting that cannot work. The message names the setting."""
+
+    def __init__(self, setting: str, message: str) -> None:
+        super().__init__(f"{setting}: {message}")
+        self.setting = setting
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PARLOUR_", extra="forbid", frozen=True)
+
+    env: Environment = Environment.DEVELOPMENT
+    data_dir: Path = Path("var")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; defaults to SQLite in the data folder."
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    public_url: str | None = Field(
+        default=None, description="The address users open; defaults to http://host:port."
+    )
+    secret_key: SecretStr | None = Field(
+        default=None, description="Signs cookies and tokens; generated into the data folder."
+    )
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    default_min_age: int = Field(default=16, ge=16, le=18)
+    session_days: int = Field(default=30, ge=1, le=365)
+    reset_link_minutes: int = Field(default=30, ge=5, le=1440)
+    invitation_days: int = Field(default=7, ge=1, le=90)
+    signin_max_failures_per_account: int = Field(default=5, ge=1)
+    signin_max_failures_per_address: int = Field(default=20, ge=1)
+    signin_window_minutes: int = Field(default=15, ge=1)
+    avatar_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    password_time_cost: int = Field(default=3, ge=1)
+    password_memory_cost: int = Field(default=65536, ge=8)
+
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+    mail_from: str = "Parlour <parlour@localhost>"
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return level
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'parlour.db').resolve()}"
+
+    @property
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.base_url.startswith("https://")
+
+    @property
+    def dev_outbox(self) -> bool:
+        """Without SMTP in development, mail lands in an outbox the operator can read."""
+        return self.smtp_host is None
+
+
+def ensure_data_dir(settings: Settings) -> Path:
+    path = settings.data_dir
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-check"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise SettingsError(
+            "PARLOUR_DATA_DIR", f"cannot write to {path} ({exc.strerror})"
+        ) from exc
+    return path
+
+
+def resolve_secret_key(settings: Settings) -> bytes:
+    """The given secret, or one generated once into the data folder. Never a default."""
+    if settings.secret_key is not None:
+        value = settings.secret_key.get_secret_value()
+        if len(value) < 32:
+            raise SettingsError("PARLOUR_SECRET_KEY", "must be at least 32 characters")
+        return value.encode()
+    path = ensure_data_dir(settings) / "secret_key"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+    return path.read_text().strip().encode()

@@ -1,0 +1,128 @@
+"""Who is calling: a signed session cookie (with CSRF on writes) or a bearer token."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi import Request
+from itsdangerous import BadSignature, TimestampSigner
+from starlette.responses import Response
+
+from parlour.container import Container
+from parlour.core.errors import AppError, ErrorCode
+from parlour.core.ids import keyed_digest, same
+from parlour.core.netaddr import truncate_ip
+from parlour.features.accounts.actor import Actor, Client
+
+SESSION_COOKIE = "parlour_session"
+CSRF_HEADER = "x-csrf-token"
+CSRF_FIELD = "csrf_token"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+def get_container(request: Request) -> Container:
+    container: Container = request.app.state.container
+    return container
+
+
+def _signer(container: Container) -> TimestampSigner:
+    return TimestampSigner(container.secret_key, salt="parlour.session")
+
+
+def csrf_token(container: Container, session_id: str) -> str:
+    return keyed_digest(container.secret_key, "csrf:" + session_id)[:40]
+
+
+def set_session_cookie(response: Response, container: Container, secret: str) -> None:
+    """The cookie holds the signed opaque session id and, in the signature, the sign-in time."""
+    settings = container.settings
+    response.set_cookie(
+        SESSION_COOKIE,
+        _signer(container).sign(secret).decode(),
+        max_age=settings.session_days * 86400,
+        httponly=True,
+        secure=settings.secure_cookies,
+        samesite="lax",
+        path="/",
+    )
+
+
+def clear_session_cookie(response: Response, container: Container) -> None:
+    response.delete_cookie(
+        SESSION_COOKIE, path="/", httponly=True, secure=container.settings.secure_cookies, samesite="lax"
+    )
+
+
+_BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"),
+             ("Safari/", "Safari"))
+_SYSTEMS = (("Android", "Android"), ("iPhone", "iOS"), ("iPad", "iPadOS"), ("Windows", "Windows"),
+            ("Mac OS X", "macOS"), ("Linux", "Linux"))
+
+
+def describe_agent(agent: str) -> str | None:
+    """'Chrome on Linux': enough to recognise a session, far less than the full string."""
+    if not agent:
+        return None
+    browser = next((name for mark, name in _BROWSERS if mark in agent), None)
+    system = next((name for mark, name in _SYSTEMS if mark in agent), None)
+    if browser and system:
+        return f"{browser} on {system}"
+    return browser or system or re.sub(r"[^\w .\-/]", "", agent.split(" ")[0])[:40] or None
+
+
+def client_of(request: Request) -> Client:
+    host = request.client.host if request.client else None
+    return Client(truncate_ip(host), describe_agent(request.headers.get("user-agent", "")))
+
+
+async def _from_request(request: Request) -> Actor | None:
+    container = get_container(request)
+    header = request.headers.get("authorization")
+    if header:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise AppError(ErrorCode.UNAUTHENTICATED, "Send 'Authorization: Bearer <token>'.")
+        actor = await container.accounts.authenticate(value.strip(), "token")
+        if actor is None:
+            raise AppError(ErrorCode.UNAUTHENTICATED, "This token is expired or was revoked.")
+        return actor
+    raw = request.cookies.get(SESSION_COOKIE)
+    if not raw:
+        return None
+    try:
+        secret = _signer(container).unsign(raw).decode()
+    except BadSignature:
+        return None
+    actor = await container.accounts.authenticate(secret, "cookie")
+    if actor is not None and request.method not in SAFE_METHODS:
+        await _check_csrf(request, container, actor)
+    return actor
+
+
+async def _check_csrf(request: Request, container: Container, actor: Actor) -> None:
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None and request.headers.get("content-type", "").startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        form = await request.form()
+        value = form.get(CSRF_FIELD)
+        sent = value if isinstance(value, str) else None
+    if not sent or not same(sent, csrf_token(container, actor.session_id)):
+        raise AppError(
+            ErrorCode.CSRF_FAILED,
+            "This request lacks a valid CSRF token. Reload the page and try again.",
+        )
+
+
+async def optional_actor(request: Request) -> Actor | None:
+    if not hasattr(request.state, "actor"):
+        request.state.actor = await _from_request(request)
+    actor: Actor | None = request.state.actor
+    return actor
+
+
+async def current_actor(request: Request) -> Actor:
+    actor = await optional_actor(request)
+    if actor is None:
+        raise AppError(ErrorCode.UNAUTHENTICATED, "Sign in to continue.")
+    return actor
