@@ -28,6 +28,9 @@ class UnitOfWork:
     ) -> None:
         try:
             if not self._committed:
+                # Read-only use cases hand loaded rows back; detach them before the rollback
+                # so they keep their values instead of being expired.
+                self.session.expunge_all()
                 await self.session.rollback()
         finally:
             await self.session.close()

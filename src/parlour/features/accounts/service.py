@@ -136,15 +136,13 @@ class AccountService:
             updated_at=now,
         )
         session.add(user)
+        await session.flush()  # rows without relationships are written in the order flushed
         session.add(
             PolicyAcceptance(
                 id=new_id(), user_id=user.id, policy_version=policy.version, accepted_at=now, how="signup"
             )
         )
-        try:
-            await session.flush()
-        except IntegrityError as exc:
-            raise invalid("email", "An account with this email exists already.", ErrorCode.EMAIL_TAKEN) from exc
+        await session.flush()
         log.info("account created", extra={"event": "account.created", "user": user.id})
         return user
 

@@ -76,7 +76,7 @@ class OrgService:
             if await accounts_store.count_instance_owners(uow.session):
                 raise AppError(ErrorCode.SETUP_DONE, "This Parlour instance is set up already.")
             self._accounts.check_age(form.birth_date, self._settings.default_min_age)
-            org = self._new_org_txn(uow.session, org_name, self._settings.default_min_age)
+            org = await self._new_org_txn(uow.session, org_name, self._settings.default_min_age)
             user = await self._accounts.create_user_txn(
                 uow.session, org.id, form, "owner", is_instance_owner=True
             )
@@ -86,12 +86,13 @@ class OrgService:
         log.info("instance set up", extra={"event": "instance.setup", "org": org.id})
         return Joined(user, session_secret)
 
-    def _new_org_txn(self, session: AsyncSession, name: str, min_age: int) -> Organisation:
+    async def _new_org_txn(self, session: AsyncSession, name: str, min_age: int) -> Organisation:
         name = name.strip()
         if not name:
             raise invalid("org_name", "Give the organisation a name.")
         org = Organisation(id=new_id(), name=name[:120], min_age=min_age, created_at=self._clock.now())
         session.add(org)
+        await session.flush()
         return org
 
     # -- organisations --------------------------------------------------------------------
@@ -102,7 +103,7 @@ class OrgService:
             raise AppError(ErrorCode.FORBIDDEN, "Only the instance owner can create organisations.")
         self._check_min_age(min_age)
         async with self._db.transaction() as uow:
-            org = self._new_org_txn(uow.session, name, min_age)
+            org = await self._new_org_txn(uow.session, name, min_age)
             link = self._invite_txn(uow, org, actor.user_id, owner_email, "owner")
             await uow.commit()
         return org, link
@@ -348,6 +349,6 @@ class OrgService:
     async def create_org_operator(self, name: str, min_age: int) -> Organisation:
         self._check_min_age(min_age)
         async with self._db.transaction() as uow:
-            org = self._new_org_txn(uow.session, name, min_age)
+            org = await self._new_org_txn(uow.session, name, min_age)
             await uow.commit()
         return org
