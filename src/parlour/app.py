@@ -1,4 +1,4 @@
-"""create_app(settings): builds the web application; everything long-lived starts in the lifespan."""
+"""create_app(settings): builds the web app; everything long-lived starts in the lifespan."""
 
 from __future__ import annotations
 

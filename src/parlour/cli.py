@@ -7,7 +7,7 @@ import errno
 import json
 import socket
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import date
 from typing import Annotated, Any, TypeVar
 
@@ -21,9 +21,13 @@ from parlour.core.errors import AppError
 from parlour.settings import Settings, SettingsError
 
 T = TypeVar("T")
-app = typer.Typer(help="Parlour: communications that keep their privacy promises.", no_args_is_help=True)
+app = typer.Typer(
+    help="Parlour: communications that keep their privacy promises.", no_args_is_help=True
+)
 admin_app = typer.Typer(help="Administer organisations and accounts.", no_args_is_help=True)
-privacy_app = typer.Typer(help="Inspect what Parlour does with personal data.", no_args_is_help=True)
+privacy_app = typer.Typer(
+    help="Inspect what Parlour does with personal data.", no_args_is_help=True
+)
 app.add_typer(admin_app, name="admin")
 app.add_typer(privacy_app, name="privacy")
 out = Console()
@@ -44,7 +48,7 @@ def load_settings(**overrides: Any) -> Settings:
         raise fail(f"{name}: {first['msg']}") from None
 
 
-def run(work: Callable[[], Awaitable[T]]) -> T:
+def run(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Runs async work; bad settings and user errors end in one line and exit code 2."""
     try:
         return asyncio.run(work())
@@ -62,7 +66,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main_options(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
 ) -> None:
     """Parlour."""
 
@@ -95,7 +101,9 @@ def check_port(host: str, port: int) -> None:
         try:
             probe.bind((host, port))
         except OSError as exc:
-            reason = "is in use" if exc.errno == errno.EADDRINUSE else f"cannot be used ({exc.strerror})"
+            reason = (
+                "is in use" if exc.errno == errno.EADDRINUSE else f"cannot be used ({exc.strerror})"
+            )
             raise SettingsError("PARLOUR_PORT", f"{host}:{port} {reason}") from exc
 
 
@@ -119,7 +127,9 @@ def serve(
         container = await build_container(settings)
         try:
             if await pending(container.db.engine):
-                raise SettingsError("PARLOUR_DATABASE_URL", "the schema is behind: run `parlour migrate`")
+                raise SettingsError(
+                    "PARLOUR_DATABASE_URL", "the schema is behind: run `parlour migrate`"
+                )
             return await container.orgs.setup_link()
         finally:
             await container.close()
@@ -131,7 +141,10 @@ def serve(
         out.print("Open this one-time link to create the first organisation and its owner:")
         out.print(f"  [bold]{setup}[/]", highlight=False, soft_wrap=True)
     if settings.dev_outbox:
-        out.print(f"Mail goes to the development outbox: {settings.base_url}/admin/outbox", highlight=False)
+        out.print(
+            f"Mail goes to the development outbox: {settings.base_url}/admin/outbox",
+            highlight=False,
+        )
     sys.stdout.flush()
     uvicorn.run(
         create_app(settings),
@@ -182,11 +195,15 @@ def create_user(
     org_id: Annotated[str, typer.Option(help="The organisation's id.")],
     email: Annotated[str, typer.Option(help="Sign-in email.")],
     name: Annotated[str, typer.Option(help="Display name.")],
-    birth_date: Annotated[str, typer.Option(help="YYYY-MM-DD; checked against the minimum age, not stored.")],
+    birth_date: Annotated[
+        str, typer.Option(help="YYYY-MM-DD; checked against the minimum age, not stored.")
+    ],
     role: Annotated[str, typer.Option(help="owner, admin or member.")] = "member",
-    password: Annotated[str | None, typer.Option(help="Prompted for when omitted.", hide_input=True)] = None,
+    password: Annotated[
+        str | None, typer.Option(help="Prompted for when omitted.", hide_input=True)
+    ] = None,
 ) -> None:
-    """Create an account with the same checks as sign-up; the user accepts the policy at first sign-in."""
+    """Create an account with the same checks as sign-up."""
     from parlour.features.accounts.service import NewAccount
     from parlour.features.privacy.policy import current_version
 
@@ -235,9 +252,21 @@ def datamap(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")]
     for row in rows:
         if row["personal"]:
             purposes = ", ".join(f"{p['key']} ({p['legal_basis']})" for p in row["purposes"])
-            table.add_row(f"{row['table']}.{row['column']}", row["category"], purposes, row["retention"], row["erasure"])
+            table.add_row(
+                f"{row['table']}.{row['column']}",
+                row["category"],
+                purposes,
+                row["retention"],
+                row["erasure"],
+            )
         else:
-            table.add_row(f"{row['table']}.{row['column']}", "[dim]not personal[/]", f"[dim]{row['reason']}[/]", "", "")
+            table.add_row(
+                f"{row['table']}.{row['column']}",
+                "[dim]not personal[/]",
+                f"[dim]{row['reason']}[/]",
+                "",
+                "",
+            )
     out.print(table)
 
 

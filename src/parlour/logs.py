@@ -52,8 +52,11 @@ class JsonFormatter(logging.Formatter):
 class PlainFormatter(JsonFormatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = json.loads(super().format(record))
-        extras = " ".join(f"{k}={v}" for k, v in entry.items() if k not in ("time", "level", "logger", "message"))
-        return f"{entry['time']} {entry['level']:<7} {entry['logger']}: {entry['message']} {extras}".rstrip()
+        extras = " ".join(
+            f"{k}={v}" for k, v in entry.items() if k not in ("time", "level", "logger", "message")
+        )
+        head = f"{entry['time']} {entry['level']:<7} {entry['logger']}: {entry['message']}"
+        return f"{head} {extras}".rstrip()
 
 
 def configure_logging(level: str, as_json: bool) -> None:

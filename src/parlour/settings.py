@@ -99,9 +99,7 @@ def ensure_data_dir(settings: Settings) -> Path:
         probe.write_text("ok")
         probe.unlink()
     except OSError as exc:
-        raise SettingsError(
-            "PARLOUR_DATA_DIR", f"cannot write to {path} ({exc.strerror})"
-        ) from exc
+        raise SettingsError("PARLOUR_DATA_DIR", f"cannot write to {path} ({exc.strerror})") from exc
     return path
 
 

@@ -31,7 +31,9 @@ async def test_signup_needs_name_email_password_and_says_what_optional_fields_ar
     assert me["phone"] == "+44 20 7946 0000" and me["title"] == "Engineer"
     assert me["department"] is None
 
-    schema = (await person.http.get("/api/v1/openapi.json")).json()["components"]["schemas"]["SignUp"]
+    schema = (await person.http.get("/api/v1/openapi.json")).json()["components"]["schemas"][
+        "SignUp"
+    ]
     assert set(schema["required"]) >= {"name", "email", "password", "birth_date", "invitation"}
     for optional in ("phone", "title", "department", "location"):
         assert optional not in schema["required"]
@@ -96,7 +98,7 @@ async def test_no_birth_date_is_stored(app: FastAPI, container: Container) -> No
     from parlour.db.models import Base
 
     columns = [c.name for t in Base.metadata.tables.values() for c in t.columns]
-    assert not [c for c in columns if "birth" in c or "age" == c]
+    assert not [c for c in columns if "birth" in c or c == "age"]
 
 
 async def test_policy_acceptance_is_recorded_and_a_stale_version_is_refused(
@@ -109,9 +111,11 @@ async def test_policy_acceptance_is_recorded_and_a_stale_version_is_refused(
     assert response.json()["code"] == "policy_not_accepted"
     person = await join(app, link)
     async with container.db.transaction() as uow:
-        rows = (await uow.session.scalars(
-            select(PolicyAcceptance).where(PolicyAcceptance.user_id == person.id)
-        )).all()
+        rows = (
+            await uow.session.scalars(
+                select(PolicyAcceptance).where(PolicyAcceptance.user_id == person.id)
+            )
+        ).all()
     current = (await client.get("/api/v1/policy")).json()["version"]
     assert [r.policy_version for r in rows] == [current]
 
@@ -137,7 +141,9 @@ async def test_admin_forced_reset_disables_password_and_mails_the_member_only(
 ) -> None:
     owner = await instance_owner(app, container)
     person = await member(app, owner)
-    response = await owner.http.post(f"/api/v1/orgs/{owner.org_id}/members/{person.id}/password-reset")
+    response = await owner.http.post(
+        f"/api/v1/orgs/{owner.org_id}/members/{person.id}/password-reset"
+    )
     assert response.status_code == 202
     assert "link" not in response.json() and "password" not in response.json()
     assert (await person.http.get("/api/v1/me")).status_code == 401
@@ -203,7 +209,9 @@ async def test_cookie_writes_need_the_csrf_token(app: FastAPI, container: Contai
     token = owner.http.headers.pop("X-CSRF-Token")
     response = await owner.http.patch("/api/v1/me", json={"title": "CEO"})
     assert response.status_code == 403 and response.json()["code"] == "csrf_failed"
-    response = await owner.http.patch("/api/v1/me", json={"title": "CEO"}, headers={"X-CSRF-Token": token})
+    response = await owner.http.patch(
+        "/api/v1/me", json={"title": "CEO"}, headers={"X-CSRF-Token": token}
+    )
     assert response.status_code == 200
 
 
@@ -218,7 +226,9 @@ async def test_bearer_tokens_work_without_csrf_and_can_be_revoked(
     token = response.json()["token"]
     assert token.startswith("plr_")
     bearer = {"Authorization": f"Bearer {token}"}
-    assert (await client.patch("/api/v1/me", json={"title": "Bot"}, headers=bearer)).status_code == 200
+    assert (
+        await client.patch("/api/v1/me", json={"title": "Bot"}, headers=bearer)
+    ).status_code == 200
     assert (await client.get("/api/v1/me", headers=bearer)).json()["csrf_token"] is None
     await owner.http.delete(f"/api/v1/me/sessions/{response.json()['id']}")
     response = await client.get("/api/v1/me", headers=bearer)

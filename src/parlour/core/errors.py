@@ -22,9 +22,9 @@ class ErrorCode(StrEnum):
     POLICY_NOT_ACCEPTED = "policy_not_accepted"
     EMAIL_TAKEN = "email_taken"
     INVITATION_INVALID = "invitation_invalid"
-    TOKEN_INVALID = "token_invalid"
+    TOKEN_INVALID = "token_invalid"  # noqa: S105 - an error code
     SETUP_DONE = "setup_already_done"
-    WEAK_PASSWORD = "weak_password"
+    WEAK_PASSWORD = "weak_password"  # noqa: S105 - an error code
     IMAGE_INVALID = "image_invalid"
     PAYLOAD_TOO_LARGE = "payload_too_large"
     CONFLICT = "conflict"

@@ -57,4 +57,6 @@ class FileBlobStore:
         folder = self._root / prefix
         if not folder.is_dir():
             return []
-        return sorted(f"{prefix}/{p.name}" for p in folder.iterdir() if not p.name.endswith(".partial"))
+        return sorted(
+            f"{prefix}/{p.name}" for p in folder.iterdir() if not p.name.endswith(".partial")
+        )

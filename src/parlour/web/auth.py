@@ -49,14 +49,29 @@ def set_session_cookie(response: Response, container: Container, secret: str) ->
 
 def clear_session_cookie(response: Response, container: Container) -> None:
     response.delete_cookie(
-        SESSION_COOKIE, path="/", httponly=True, secure=container.settings.secure_cookies, samesite="lax"
+        SESSION_COOKIE,
+        path="/",
+        httponly=True,
+        secure=container.settings.secure_cookies,
+        samesite="lax",
     )
 
 
-_BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"),
-             ("Safari/", "Safari"))
-_SYSTEMS = (("Android", "Android"), ("iPhone", "iOS"), ("iPad", "iPadOS"), ("Windows", "Windows"),
-            ("Mac OS X", "macOS"), ("Linux", "Linux"))
+_BROWSERS = (
+    ("Edg/", "Edge"),
+    ("OPR/", "Opera"),
+    ("Firefox/", "Firefox"),
+    ("Chrome/", "Chrome"),
+    ("Safari/", "Safari"),
+)
+_SYSTEMS = (
+    ("Android", "Android"),
+    ("iPhone", "iOS"),
+    ("iPad", "iPadOS"),
+    ("Windows", "Windows"),
+    ("Mac OS X", "macOS"),
+    ("Linux", "Linux"),
+)
 
 
 def describe_agent(agent: str) -> str | None:

@@ -89,8 +89,12 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
 
 
 async def on_unexpected(request: Request, exc: Exception) -> Response:
-    log.error("unexpected failure", exc_info=exc, extra={"event": "http.error", "path": request.url.path})
-    return problem(AppError(ErrorCode.INTERNAL, "Something went wrong on our side."), request.url.path)
+    log.error(
+        "unexpected failure", exc_info=exc, extra={"event": "http.error", "path": request.url.path}
+    )
+    return problem(
+        AppError(ErrorCode.INTERNAL, "Something went wrong on our side."), request.url.path
+    )
 
 
 def install(app: FastAPI) -> None:

@@ -31,13 +31,19 @@ def reencode_avatar(data: bytes, max_bytes: int) -> bytes:
             if image.width * image.height > MAX_PIXELS:
                 raise _bad("The picture has too many pixels.")
             image.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombWarning,
-            Image.DecompressionBombError) as exc:
+    except (
+        UnidentifiedImageError,
+        OSError,
+        SyntaxError,
+        ValueError,
+        Image.DecompressionBombWarning,
+        Image.DecompressionBombError,
+    ) as exc:
         raise _bad("This file is not a picture we can read.") from exc
-    image = image.convert("RGBA")
-    image.thumbnail((SIDE, SIDE))
+    square = image.convert("RGBA")
+    square.thumbnail((SIDE, SIDE))
     out = io.BytesIO()
-    image.save(out, format="PNG", optimize=True)
+    square.save(out, format="PNG", optimize=True)
     return out.getvalue()
 
 

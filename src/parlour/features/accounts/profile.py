@@ -30,7 +30,12 @@ class ProfileChange:
 
 class ProfileService:
     def __init__(
-        self, db: Database, clock: Clock, blobs: BlobStore, accounts: AccountService, avatar_max: int
+        self,
+        db: Database,
+        clock: Clock,
+        blobs: BlobStore,
+        accounts: AccountService,
+        avatar_max: int,
     ) -> None:
         self._db = db
         self._clock = clock
@@ -77,7 +82,9 @@ class ProfileService:
         async with self._db.transaction() as uow:
             other = await store.user_by_email(uow.session, email)
             if other is not None and other.id != actor.user_id:
-                raise invalid("email", "An account with this email exists already.", ErrorCode.EMAIL_TAKEN)
+                raise invalid(
+                    "email", "An account with this email exists already.", ErrorCode.EMAIL_TAKEN
+                )
             user = await store.user_by_id(uow.session, actor.user_id)
             if user is None:
                 raise AppError(ErrorCode.UNAUTHENTICATED, "Sign in again.")

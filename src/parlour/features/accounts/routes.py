@@ -51,8 +51,8 @@ def user_out(user: User) -> UserOut:
         org_id=user.org_id,
         name=user.name,
         email=user.email,
-        role=user.role,  # type: ignore[arg-type]
-        status=user.status,  # type: ignore[arg-type]
+        role=user.role,
+        status=user.status,
         is_instance_owner=user.is_instance_owner,
         phone=user.phone,
         title=user.title,
@@ -94,7 +94,9 @@ async def sign_up(body: SignUp, request: Request, response: Response, c: Ctr) ->
 
 @router.post("/auth/signin", response_model=SignedIn)
 async def sign_in(body: SignIn, request: Request, response: Response, c: Ctr) -> SignedIn:
-    user, auth, secret = await c.accounts.sign_in(str(body.email), body.password, client_of(request))
+    user, auth, secret = await c.accounts.sign_in(
+        str(body.email), body.password, client_of(request)
+    )
     set_session_cookie(response, c, secret)
     return SignedIn(user=user_out(user), csrf_token=csrf_token(c, auth.id))
 
@@ -144,7 +146,9 @@ async def me(me: Me, c: Ctr) -> MeOut:
 async def update_me(body: ProfileUpdate, me: Me, c: Ctr) -> UserOut:
     values = body.model_dump(exclude_unset=True)
     if "name" in values and values["name"] is None:
-        raise AppError(ErrorCode.VALIDATION_FAILED, "Your name cannot be empty.", fields={"name": "required"})
+        raise AppError(
+            ErrorCode.VALIDATION_FAILED, "Your name cannot be empty.", fields={"name": "required"}
+        )
     user = await c.profiles.update(me, ProfileChange(values))
     return user_out(user)
 
@@ -191,7 +195,7 @@ async def list_sessions(me: Me, c: Ctr) -> list[SessionOut]:
     return [
         SessionOut(
             id=s.id,
-            kind=s.kind,  # type: ignore[arg-type]
+            kind=s.kind,
             label=s.label,
             ip_prefix=s.ip_prefix,
             created_at=s.created_at,

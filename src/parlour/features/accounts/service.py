@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parlour.core.clock import Clock
@@ -30,7 +29,7 @@ from parlour.settings import Settings
 
 log = logging.getLogger("parlour.accounts")
 
-TOKEN_PREFIX = "plr_"
+TOKEN_PREFIX = "plr_"  # noqa: S105 - marks our tokens for secret scanners
 TOKEN_DAYS = 365
 LAST_SEEN_EVERY = timedelta(minutes=5)
 REAUTH_FOR = timedelta(minutes=10)
@@ -117,7 +116,9 @@ class AccountService:
         password_hash = await self.hash_password(form.password)
         email = form.email.strip().lower()
         if await store.user_by_email(session, email) is not None:
-            raise invalid("email", "An account with this email exists already.", ErrorCode.EMAIL_TAKEN)
+            raise invalid(
+                "email", "An account with this email exists already.", ErrorCode.EMAIL_TAKEN
+            )
         now = self._clock.now()
         user = User(
             id=new_id(),
@@ -139,7 +140,11 @@ class AccountService:
         await session.flush()  # rows without relationships are written in the order flushed
         session.add(
             PolicyAcceptance(
-                id=new_id(), user_id=user.id, policy_version=policy.version, accepted_at=now, how="signup"
+                id=new_id(),
+                user_id=user.id,
+                policy_version=policy.version,
+                accepted_at=now,
+                how="signup",
             )
         )
         await session.flush()
@@ -151,8 +156,14 @@ class AccountService:
     def _buckets(self, email: str, client: Client) -> list[tuple[str, int]]:
         s = self._settings
         return [
-            ("a:" + keyed_digest(self._key, "acct:" + email.lower()), s.signin_max_failures_per_account),
-            ("n:" + keyed_digest(self._key, "addr:" + client.ip_prefix), s.signin_max_failures_per_address),
+            (
+                "a:" + keyed_digest(self._key, "acct:" + email.lower()),
+                s.signin_max_failures_per_account,
+            ),
+            (
+                "n:" + keyed_digest(self._key, "addr:" + client.ip_prefix),
+                s.signin_max_failures_per_address,
+            ),
         ]
 
     async def _check_throttle(self, session: AsyncSession, buckets: list[tuple[str, int]]) -> None:
@@ -170,7 +181,9 @@ class AccountService:
                     data={"retry_after": wait},
                 )
 
-    async def _record_failure_txn(self, session: AsyncSession, buckets: list[tuple[str, int]]) -> None:
+    async def _record_failure_txn(
+        self, session: AsyncSession, buckets: list[tuple[str, int]]
+    ) -> None:
         now = self._clock.now()
         window = timedelta(minutes=self._settings.signin_window_minutes)
         for bucket, _limit in buckets:
@@ -182,8 +195,10 @@ class AccountService:
             else:
                 row.failures += 1
 
-    async def sign_in(self, email: str, password: str, client: Client, kind: str = "cookie") -> tuple[User, AuthSession, str]:
-        """Returns the user, their new session and its secret; counts failures per account and address."""
+    async def sign_in(
+        self, email: str, password: str, client: Client, kind: str = "cookie"
+    ) -> tuple[User, AuthSession, str]:
+        """The user, their new session and its secret; failures count per account and address."""
         buckets = self._buckets(email, client)
         async with self._db.transaction() as uow:
             await self._check_throttle(uow.session, buckets)
@@ -193,7 +208,9 @@ class AccountService:
             )
             if ok and user is not None:
                 if user.status != "active":
-                    raise AppError(ErrorCode.FORBIDDEN, "This account is suspended. Ask your administrator.")
+                    raise AppError(
+                        ErrorCode.FORBIDDEN, "This account is suspended. Ask your administrator."
+                    )
                 await store.clear_failures_txn(uow.session, buckets[0][0])
                 auth, secret = self._new_session_txn(uow.session, user, client, kind)
                 await uow.commit()
@@ -204,7 +221,9 @@ class AccountService:
         log.info("sign-in failed", extra={"event": "auth.signin_failed"})
         raise AppError(ErrorCode.INVALID_CREDENTIALS, "Wrong email or password.")
 
-    def _new_session_txn(self, session: AsyncSession, user: User, client: Client, kind: str) -> tuple[AuthSession, str]:
+    def _new_session_txn(
+        self, session: AsyncSession, user: User, client: Client, kind: str
+    ) -> tuple[AuthSession, str]:
         now = self._clock.now()
         secret = (TOKEN_PREFIX if kind == "token" else "") + new_token()
         days = TOKEN_DAYS if kind == "token" else self._settings.session_days
@@ -223,7 +242,9 @@ class AccountService:
         session.add(auth)
         return auth, secret
 
-    async def start_session_txn(self, uow: UnitOfWork, user: User, client: Client) -> tuple[AuthSession, str]:
+    async def start_session_txn(
+        self, uow: UnitOfWork, user: User, client: Client
+    ) -> tuple[AuthSession, str]:
         """A session for someone who just proved who they are (registration, reset)."""
         return self._new_session_txn(uow.session, user, client, "cookie")
 
@@ -270,8 +291,12 @@ class AccountService:
             await uow.commit()
         log.info("session revoked", extra={"event": "auth.session_revoked", "user": actor.user_id})
 
-    async def create_token(self, email: str, password: str, name: str, client: Client) -> tuple[AuthSession, str]:
-        _user, auth, secret = await self.sign_in(email, password, Client(client.ip_prefix, name), kind="token")
+    async def create_token(
+        self, email: str, password: str, name: str, client: Client
+    ) -> tuple[AuthSession, str]:
+        _user, auth, secret = await self.sign_in(
+            email, password, Client(client.ip_prefix, name), kind="token"
+        )
         return auth, secret
 
     # -- re-authentication and passwords --------------------------------------------------
@@ -284,7 +309,9 @@ class AccountService:
         )
         if not ok or user is None:
             raise AppError(
-                ErrorCode.REAUTH_REQUIRED, "That password is not right.", fields={"password": "Wrong password."}
+                ErrorCode.REAUTH_REQUIRED,
+                "That password is not right.",
+                fields={"password": "Wrong password."},
             )
         return user
 
@@ -313,7 +340,9 @@ class AccountService:
             await store.delete_sessions_txn(uow.session, user.id, keep=actor.session_id)
             await store.void_resets_txn(uow.session, user.id, self._clock.now())
             await uow.commit()
-        log.info("password changed", extra={"event": "auth.password_changed", "user": actor.user_id})
+        log.info(
+            "password changed", extra={"event": "auth.password_changed", "user": actor.user_id}
+        )
 
     async def request_reset(self, email: str) -> None:
         """Sends a reset link if such an account exists; the answer is the same either way."""
@@ -379,6 +408,8 @@ class AccountService:
             user.updated_at = now
             await store.void_resets_txn(uow.session, user.id, now)
             await store.delete_sessions_txn(uow.session, user.id)
-            await store.clear_failures_txn(uow.session, self._buckets(user.email, Client("", None))[0][0])
+            await store.clear_failures_txn(
+                uow.session, self._buckets(user.email, Client("", None))[0][0]
+            )
             await uow.commit()
         log.info("password reset completed", extra={"event": "auth.reset_done"})

@@ -25,9 +25,12 @@ async def user_by_email(session: AsyncSession, email: str) -> User | None:
 
 
 async def count_instance_owners(session: AsyncSession) -> int:
-    return await session.scalar(
-        select(func.count()).select_from(User).where(User.is_instance_owner.is_(True))
-    ) or 0
+    return (
+        await session.scalar(
+            select(func.count()).select_from(User).where(User.is_instance_owner.is_(True))
+        )
+        or 0
+    )
 
 
 async def session_by_digest(session: AsyncSession, digest: str) -> AuthSession | None:
@@ -84,8 +87,11 @@ async def acceptances_of(session: AsyncSession, user_id: str) -> list[PolicyAcce
 
 
 async def recent_resets(session: AsyncSession, user_id: str, since: datetime) -> int:
-    return await session.scalar(
-        select(func.count())
-        .select_from(PasswordReset)
-        .where(PasswordReset.user_id == user_id, PasswordReset.created_at > since)
-    ) or 0
+    return (
+        await session.scalar(
+            select(func.count())
+            .select_from(PasswordReset)
+            .where(PasswordReset.user_id == user_id, PasswordReset.created_at > since)
+        )
+        or 0
+    )

@@ -37,14 +37,19 @@ def org_out(org: Organisation) -> OrgOut:
 
 def invitation_out(inv: Invitation) -> InvitationOut:
     return InvitationOut(
-        id=inv.id, email=inv.email, role=inv.role,  # type: ignore[arg-type]
-        created_at=inv.created_at, expires_at=inv.expires_at,
+        id=inv.id,
+        email=inv.email,
+        role=inv.role,
+        created_at=inv.created_at,
+        expires_at=inv.expires_at,
     )
 
 
 @router.post("/setup", status_code=201, response_model=SignedIn)
 async def setup(body: SetupIn, request: Request, response: Response, c: Ctr) -> SignedIn:
-    joined = await c.orgs.complete_setup(body.token, body.org_name, new_account(body), client_of(request))
+    joined = await c.orgs.complete_setup(
+        body.token, body.org_name, new_account(body), client_of(request)
+    )
     set_session_cookie(response, c, joined.session_secret)
     actor = await c.accounts.authenticate(joined.session_secret, "cookie")
     assert actor is not None  # noqa: S101 - just created
@@ -116,5 +121,8 @@ async def revoke_invitation(org_id: str, invitation_id: str, me: Me, c: Ctr) -> 
 async def preview_invitation(secret: str, c: Ctr) -> InvitationPreview:
     inv, org = await c.orgs.preview_invitation(secret)
     return InvitationPreview(
-        org_name=org.name, role=inv.role, email=inv.email, min_age=org.min_age  # type: ignore[arg-type]
+        org_name=org.name,
+        role=inv.role,
+        email=inv.email,
+        min_age=org.min_age,
     )

@@ -63,12 +63,16 @@ class OrgService:
                 await uow.session.delete(old)
             secret = new_token()
             uow.session.add(
-                InstanceSetup(id=new_id(), token_digest=token_digest(secret), created_at=self._clock.now())
+                InstanceSetup(
+                    id=new_id(), token_digest=token_digest(secret), created_at=self._clock.now()
+                )
             )
             await uow.commit()
         return f"{self._settings.base_url}/setup?token={secret}"
 
-    async def complete_setup(self, secret: str, org_name: str, form: NewAccount, client: Client) -> Joined:
+    async def complete_setup(
+        self, secret: str, org_name: str, form: NewAccount, client: Client
+    ) -> Joined:
         async with self._db.transaction() as uow:
             setup = await store.setup_by_digest(uow.session, token_digest(secret))
             if setup is None or setup.used_at is not None:
@@ -90,14 +94,18 @@ class OrgService:
         name = name.strip()
         if not name:
             raise invalid("org_name", "Give the organisation a name.")
-        org = Organisation(id=new_id(), name=name[:120], min_age=min_age, created_at=self._clock.now())
+        org = Organisation(
+            id=new_id(), name=name[:120], min_age=min_age, created_at=self._clock.now()
+        )
         session.add(org)
         await session.flush()
         return org
 
     # -- organisations --------------------------------------------------------------------
 
-    async def create_org(self, actor: Actor, name: str, min_age: int, owner_email: str | None) -> tuple[Organisation, InvitationLink]:
+    async def create_org(
+        self, actor: Actor, name: str, min_age: int, owner_email: str | None
+    ) -> tuple[Organisation, InvitationLink]:
         """The instance owner opens an organisation and invites its first owner."""
         if not actor.is_instance_owner:
             raise AppError(ErrorCode.FORBIDDEN, "Only the instance owner can create organisations.")
@@ -127,14 +135,18 @@ class OrgService:
         if actor.org_id != org_id:
             raise not_found("organisation")
         if not actor.is_admin:
-            raise AppError(ErrorCode.FORBIDDEN, "Only the organisation's owners and admins can do this.")
+            raise AppError(
+                ErrorCode.FORBIDDEN, "Only the organisation's owners and admins can do this."
+            )
 
     @staticmethod
     def _check_min_age(min_age: int) -> None:
         if min_age not in (16, 17, 18):
             raise invalid("min_age", "The minimum age is 16, 17 or 18.")
 
-    async def update_org(self, actor: Actor, org_id: str, name: str | None, min_age: int | None) -> Organisation:
+    async def update_org(
+        self, actor: Actor, org_id: str, name: str | None, min_age: int | None
+    ) -> Organisation:
         self._require_admin(actor, org_id)
         async with self._db.transaction() as uow:
             org = await uow.session.get(Organisation, org_id)
@@ -157,7 +169,9 @@ class OrgService:
         async with self._db.transaction() as uow:
             return await store.members(uow.session, org_id)
 
-    async def _access_member_txn(self, session: AsyncSession, actor: Actor, org_id: str, user_id: str) -> User:
+    async def _access_member_txn(
+        self, session: AsyncSession, actor: Actor, org_id: str, user_id: str
+    ) -> User:
         self._require_admin(actor, org_id)
         user = await accounts_store.user_by_id(session, user_id)
         if user is None or user.org_id != org_id:
@@ -206,7 +220,7 @@ class OrgService:
         return user
 
     async def force_password_reset(self, actor: Actor, org_id: str, user_id: str) -> None:
-        """The old password stops working and the member gets a reset link; nobody learns a password."""
+        """The old password stops working; the member gets a reset link; nobody learns one."""
         async with self._db.transaction() as uow:
             user = await self._access_member_txn(uow.session, actor, org_id, user_id)
             user.password_hash = None
@@ -250,7 +264,9 @@ class OrgService:
             uow.after_commit(_send)
         return InvitationLink(invitation, link)
 
-    async def invite(self, actor: Actor, org_id: str, email: str | None, role: Role) -> InvitationLink:
+    async def invite(
+        self, actor: Actor, org_id: str, email: str | None, role: Role
+    ) -> InvitationLink:
         self._require_admin(actor, org_id)
         if role not in ROLES:
             raise invalid("role", "The role is owner, admin or member.")
@@ -279,7 +295,9 @@ class OrgService:
             invitation.revoked_at = self._clock.now()
             await uow.commit()
 
-    async def _usable_invitation_txn(self, session: AsyncSession, secret: str) -> tuple[Invitation, Organisation]:
+    async def _usable_invitation_txn(
+        self, session: AsyncSession, secret: str
+    ) -> tuple[Invitation, Organisation]:
         invitation = await store.invitation_by_digest(session, token_digest(secret))
         now = self._clock.now()
         if (
@@ -288,10 +306,14 @@ class OrgService:
             or invitation.expires_at <= now
             or (invitation.email is not None and invitation.accepted_at is not None)
         ):
-            raise AppError(ErrorCode.INVITATION_INVALID, "This invitation has expired or was withdrawn.")
+            raise AppError(
+                ErrorCode.INVITATION_INVALID, "This invitation has expired or was withdrawn."
+            )
         org = await session.get(Organisation, invitation.org_id)
         if org is None:
-            raise AppError(ErrorCode.INVITATION_INVALID, "This invitation has expired or was withdrawn.")
+            raise AppError(
+                ErrorCode.INVITATION_INVALID, "This invitation has expired or was withdrawn."
+            )
         return invitation, org
 
     async def preview_invitation(self, secret: str) -> tuple[Invitation, Organisation]:

@@ -21,11 +21,14 @@ async def members(session: AsyncSession, org_id: str) -> list[User]:
 
 
 async def count_owners(session: AsyncSession, org_id: str) -> int:
-    return await session.scalar(
-        select(func.count())
-        .select_from(User)
-        .where(User.org_id == org_id, User.role == "owner", User.status == "active")
-    ) or 0
+    return (
+        await session.scalar(
+            select(func.count())
+            .select_from(User)
+            .where(User.org_id == org_id, User.role == "owner", User.status == "active")
+        )
+        or 0
+    )
 
 
 async def invitation_by_digest(session: AsyncSession, digest: str) -> Invitation | None:

@@ -33,7 +33,12 @@ class Entry:
     def as_dict(self) -> dict[str, Any]:
         d = self.declaration
         if isinstance(d, NotPersonal):
-            return {"table": self.table, "column": self.column, "personal": False, "reason": d.reason}
+            return {
+                "table": self.table,
+                "column": self.column,
+                "personal": False,
+                "reason": d.reason,
+            }
         return {
             "table": self.table,
             "column": self.column,
@@ -70,20 +75,29 @@ def problems(metadata: MetaData, live: dict[str, list[str]]) -> list[str]:
     """Every way the live schema and the declarations disagree, as readable sentences."""
     declared = {(e.table, e.column): e for e in entries(metadata)}
     found: list[str] = []
-    for table, columns in sorted(live.items()):
-        if table in FOREIGN_TABLES:
+    for name, columns in sorted(live.items()):
+        if name in FOREIGN_TABLES:
             continue
-        if table not in metadata.tables:
-            found.append(f"table {table} exists in the database but no model declares it")
+        if name not in metadata.tables:
+            found.append(f"table {name} exists in the database but no model declares it")
             continue
-        for column in columns:
-            if (table, column) not in declared:
-                found.append(f"column {table}.{column} does not declare whether it is personal")
+        found.extend(
+            f"column {name}.{column} does not declare whether it is personal"
+            for column in columns
+            if (name, column) not in declared
+        )
     for table in metadata.tables.values():
-        has_personal = any(declared.get((table.name, c.name), None) and declared[(table.name, c.name)].personal for c in table.columns)
-        subject = subject_of(table)
-        if has_personal and subject is None:
-            found.append(f"table {table.name} holds personal data but names no subject column")
-        if subject is not None and subject.ref not in table.columns:
-            found.append(f"table {table.name} names subject column {subject.ref}, which it lacks")
+        found.extend(_subject_problems(table, declared))
     return found
+
+
+def _subject_problems(table: Table, declared: dict[tuple[str, str], Entry]) -> list[str]:
+    personal = [
+        c.name for c in table.columns if (e := declared.get((table.name, c.name))) and e.personal
+    ]
+    subject = subject_of(table)
+    if personal and subject is None:
+        return [f"table {table.name} holds personal data but names no subject column"]
+    if subject is not None and subject.ref not in table.columns:
+        return [f"table {table.name} names subject column {subject.ref}, which it lacks"]
+    return []
