@@ -11,7 +11,7 @@ from parlour.db.uow import Database
 from parlour.features.accounts.profile import ProfileService
 from parlour.features.accounts.service import AccountService
 from parlour.features.orgs.service import OrgService
-from parlour.mail.service import OutboxMailer, SmtpMailer, make_mailer
+from parlour.mail.service import Mailer, make_mailer
 from parlour.settings import Settings, ensure_data_dir, resolve_secret_key
 from parlour.storage.blobs import FileBlobStore
 
@@ -22,12 +22,17 @@ class Container:
     clock: Clock
     db: Database
     secret_key: bytes
-    mailer: OutboxMailer | SmtpMailer
+    mailer: Mailer
     accounts: AccountService
     profiles: ProfileService
     orgs: OrgService
 
+    def start(self) -> None:
+        """Background work that runs while the app serves."""
+        self.mailer.start()
+
     async def close(self) -> None:
+        await self.mailer.stop()
         await self.db.dispose()
 
 

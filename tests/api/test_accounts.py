@@ -151,7 +151,7 @@ async def test_admin_forced_reset_disables_password_and_mails_the_member_only(
         "/api/v1/auth/signin", json={"email": person.email, "password": PASSWORD}
     )
     assert response.status_code == 401
-    mails = await container.mailer.recent()  # type: ignore[union-attr]
+    mails = await container.mailer.recent()
     assert mails[0].to_addr == person.email and "/reset/confirm?token=" in mails[0].body
 
 

@@ -98,6 +98,8 @@ class Retention:
     def describe(self) -> str:
         if self.days is None:
             return f"while {self.anchor}"
+        if self.days == 0:
+            return f"until {self.anchor}"
         return f"{self.days} days after {self.anchor}"
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import String, Text
+from sqlalchemy import Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from parlour.core.datamap import Retention, not_personal, personal, subject_table
@@ -45,7 +45,15 @@ class OutboxMail(Base):
             "provide_service",
             retention=OUTBOX_RETENTION,
             subject="recipient",
-            description="the mail's text, which may hold a one-time link",
+            description="the mail's text, which may hold a one-time link; cleared once sent",
         ),
     )
+    status: Mapped[str] = mapped_column(
+        String(12), index=True, info=not_personal("kept, pending, sent or failed")
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0, info=not_personal("a count"))
+    next_attempt_at: Mapped[datetime] = mapped_column(
+        info=not_personal("when delivery is next tried")
+    )
+    sent_at: Mapped[datetime | None] = mapped_column(info=not_personal("when SMTP accepted it"))
     created_at: Mapped[datetime] = mapped_column(info=not_personal("when it was written"))

@@ -384,10 +384,7 @@ class AccountService:
             ),
         )
 
-        async def _send() -> None:
-            await self._mailer.send(mail)
-
-        uow.after_commit(_send)
+        self._mailer.queue_txn(uow, mail)
         return link
 
     async def confirm_reset(self, secret: str, new_password: str) -> None:

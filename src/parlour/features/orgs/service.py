@@ -258,10 +258,7 @@ class OrgService:
                 ),
             )
 
-            async def _send() -> None:
-                await self._mailer.send(mail)
-
-            uow.after_commit(_send)
+            self._mailer.queue_txn(uow, mail)
         return InvitationLink(invitation, link)
 
     async def invite(
