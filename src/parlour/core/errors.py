@@ -29,6 +29,7 @@ class ErrorCode(StrEnum):
     PAYLOAD_TOO_LARGE = "payload_too_large"
     CONFLICT = "conflict"
     LAST_OWNER = "last_owner"
+    NOT_DELIVERED = "not_delivered"
     INTERNAL = "internal_error"
 
 
@@ -53,6 +54,7 @@ _DEFAULT_STATUS: dict[ErrorCode, int] = {
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
     ErrorCode.CONFLICT: 409,
     ErrorCode.LAST_OWNER: 409,
+    ErrorCode.NOT_DELIVERED: 403,
     ErrorCode.INTERNAL: 500,
 }
 

@@ -19,6 +19,19 @@ from parlour.core.datamap import (
 # Tables that are not ours but live in our database.
 FOREIGN_TABLES = {"alembic_version": "the schema version, kept by the migration tool"}
 
+# Tables derived from a declared column, with its category, retention and erasure; SQLite's
+# full-text index keeps its data in shadow tables that share the index's name as a prefix.
+DERIVED_TABLES = {
+    "messages_fts": "messages.body",
+}
+
+
+def derived_from(table: str) -> str | None:
+    for prefix, source in DERIVED_TABLES.items():
+        if table == prefix or table.startswith(prefix + "_"):
+            return source
+    return None
+
 
 @dataclass(frozen=True)
 class Entry:
@@ -76,7 +89,7 @@ def problems(metadata: MetaData, live: dict[str, list[str]]) -> list[str]:
     declared = {(e.table, e.column): e for e in entries(metadata)}
     found: list[str] = []
     for name, columns in sorted(live.items()):
-        if name in FOREIGN_TABLES:
+        if name in FOREIGN_TABLES or derived_from(name) is not None:
             continue
         if name not in metadata.tables:
             found.append(f"table {name} exists in the database but no model declares it")

@@ -1,0 +1,121 @@
+"""The event log and the wire form of events: written in the transaction, published after it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from parlour.core.clock import Clock
+from parlour.db.uow import UnitOfWork
+from parlour.features.chat import store
+from parlour.features.chat.markdown import render
+from parlour.features.chat.models import Event, Message, Reaction
+from parlour.realtime.bus import PubSub
+
+MESSAGE_EVENTS = ("message.created", "message.updated")
+
+
+def conversation_channel(conversation_id: str) -> str:
+    return f"c:{conversation_id}"
+
+
+def user_channel(user_id: str) -> str:
+    return f"u:{user_id}"
+
+
+def message_wire(message: Message, reactions: list[Reaction]) -> dict[str, Any]:
+    deleted = message.deleted_at is not None
+    summary: dict[str, list[str]] = {}
+    for reaction in reactions:
+        summary.setdefault(reaction.emoji, []).append(reaction.user_id)
+    return {
+        "id": message.id,
+        "conversation_id": message.conversation_id,
+        "sender_id": message.sender_id,
+        "body": None if deleted else message.body,
+        "html": None if deleted or message.body is None else render(message.body),
+        "reply_to": message.reply_to_id,
+        "created_at": message.created_at.isoformat(),
+        "edited": message.edited_at is not None,
+        "deleted": deleted,
+        "reactions": [{"emoji": e, "user_ids": u} for e, u in summary.items()],
+    }
+
+
+def event_wire(event: Event, payload: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "type": event.type,
+        "conversation_id": event.conversation_id,
+        "at": event.created_at.isoformat(),
+        "data": payload,
+    }
+
+
+@dataclass
+class Outbox:
+    """Wire events to publish once the transaction has committed."""
+
+    items: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+
+class EventLog:
+    def __init__(self, bus: PubSub, clock: Clock) -> None:
+        self._bus = bus
+        self._clock = clock
+
+    async def append_txn(
+        self,
+        uow: UnitOfWork,
+        type_: str,
+        *,
+        conversation_id: str | None = None,
+        user_id: str | None = None,
+        actor_id: str | None = None,
+        ref: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> Event:
+        event = Event(
+            conversation_id=conversation_id,
+            user_id=user_id,
+            actor_id=actor_id,
+            type=type_,
+            ref=ref,
+            data=json.dumps(data, separators=(",", ":")) if data is not None else None,
+            created_at=self._clock.now(),
+        )
+        uow.session.add(event)
+        await uow.session.flush()
+        return event
+
+    def publish_after_commit(self, uow: UnitOfWork, channel: str, wire: dict[str, Any]) -> None:
+        raw = json.dumps(wire, separators=(",", ":")).encode()
+
+        async def _publish() -> None:
+            await self._bus.publish(channel, raw)
+
+        uow.after_commit(_publish)
+
+    async def publish_now(self, channel: str, wire: dict[str, Any]) -> None:
+        """Ephemeral signals (typing, presence): never stored, so nothing to wait for."""
+        await self._bus.publish(channel, json.dumps(wire, separators=(",", ":")).encode())
+
+    async def hydrate(self, session: AsyncSession, events: list[Event]) -> list[dict[str, Any]]:
+        """Wire events for a replay; messages are read as they are now, so deleted text is gone."""
+        refs = [int(e.ref) for e in events if e.type in MESSAGE_EVENTS and e.ref]
+        messages = await store.messages_by_id(session, refs)
+        reactions = await store.reactions_for(session, refs)
+        out: list[dict[str, Any]] = []
+        for event in events:
+            if event.type in MESSAGE_EVENTS:
+                message = messages.get(int(event.ref or 0))
+                if message is None:
+                    continue
+                payload = {"message": message_wire(message, reactions.get(message.id, []))}
+            else:
+                payload = json.loads(event.data) if event.data else {}
+            out.append(event_wire(event, payload))
+        return out
