@@ -11,10 +11,12 @@ from parlour import __version__
 from parlour.container import build_container
 from parlour.core.clock import Clock
 from parlour.features.accounts.routes import router as accounts_router
+from parlour.features.chat.routes import router as chat_router
 from parlour.features.orgs.routes import router as orgs_router
 from parlour.settings import Settings
 from parlour.web import problems
 from parlour.web.middleware import AccessLog, SecurityHeaders
+from parlour.web.stream import router as stream_router
 
 
 def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
@@ -39,6 +41,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     problems.install(app)
     app.include_router(accounts_router)
     app.include_router(orgs_router)
+    app.include_router(chat_router)
+    app.include_router(stream_router)
 
     @app.get("/health", tags=["operations"])
     async def health() -> dict[str, str]:

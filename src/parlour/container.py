@@ -4,15 +4,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from redis.exceptions import RedisError
+
 from parlour.core.clock import Clock, SystemClock
+from parlour.core.ids import new_id
 from parlour.core.passwords import Passwords
 from parlour.db.engine import check_reachable, create_engine
 from parlour.db.uow import Database
 from parlour.features.accounts.profile import ProfileService
 from parlour.features.accounts.service import AccountService
+from parlour.features.chat.events import EventLog
+from parlour.features.chat.messages import MessageService
+from parlour.features.chat.service import ConversationService
+from parlour.features.chat.social import SocialService
+from parlour.features.chat.stream import StreamService
 from parlour.features.orgs.service import OrgService
 from parlour.mail.service import Mailer, make_mailer
-from parlour.settings import Settings, ensure_data_dir, resolve_secret_key
+from parlour.realtime.bus import MemoryPubSub, PubSub
+from parlour.realtime.presence import MemoryPresence, Presence, RedisPresence
+from parlour.realtime.redis_bus import RedisPubSub
+from parlour.settings import Settings, SettingsError, ensure_data_dir, resolve_secret_key
 from parlour.storage.blobs import FileBlobStore
 
 
@@ -26,6 +37,12 @@ class Container:
     accounts: AccountService
     profiles: ProfileService
     orgs: OrgService
+    bus: PubSub
+    presence: Presence
+    conversations: ConversationService
+    messages: MessageService
+    social: SocialService
+    stream: StreamService
 
     def start(self) -> None:
         """Background work that runs while the app serves."""
@@ -33,6 +50,8 @@ class Container:
 
     async def close(self) -> None:
         await self.mailer.stop()
+        await self.bus.close()
+        await self.presence.close()
         await self.db.dispose()
 
 
@@ -49,4 +68,40 @@ async def build_container(settings: Settings, clock: Clock | None = None) -> Con
     accounts = AccountService(db, clock, passwords, secret_key, mailer, settings)
     profiles = ProfileService(db, clock, blobs, accounts, settings.avatar_max_bytes)
     orgs = OrgService(db, clock, accounts, mailer, settings)
-    return Container(settings, clock, db, secret_key, mailer, accounts, profiles, orgs)
+    bus, presence = await _fanout(settings)
+    events = EventLog(bus, clock)
+    conversations = ConversationService(db, clock, events)
+    messages = MessageService(db, clock, events, conversations)
+    social = SocialService(db, clock)
+    stream = StreamService(db, bus, events, conversations, presence, settings.stream_queue)
+    return Container(
+        settings,
+        clock,
+        db,
+        secret_key,
+        mailer,
+        accounts,
+        profiles,
+        orgs,
+        bus,
+        presence,
+        conversations,
+        messages,
+        social,
+        stream,
+    )
+
+
+async def _fanout(settings: Settings) -> tuple[PubSub, Presence]:
+    """In-process by default; Redis when several processes share the work."""
+    if settings.redis_url is None:
+        return MemoryPubSub(), MemoryPresence()
+    bus = RedisPubSub(settings.redis_url)
+    try:
+        await bus.start()
+    except (RedisError, OSError) as exc:
+        await bus.close()
+        raise SettingsError(
+            "PARLOUR_REDIS_URL", f"cannot reach Redis ({type(exc).__name__})"
+        ) from exc
+    return bus, RedisPresence(settings.redis_url, new_id())

@@ -54,6 +54,16 @@ class Settings(BaseSettings):
     password_time_cost: int = Field(default=3, ge=1)
     password_memory_cost: int = Field(default=65536, ge=8)
 
+    redis_url: str | None = Field(
+        default=None, description="Redis for fan-out across processes; in-process when unset."
+    )
+    stream_queue: int = Field(
+        default=1000, ge=10, le=100_000, description="Events buffered per stream connection."
+    )
+    stream_heartbeat_seconds: float = Field(
+        default=25.0, gt=0, le=300, description="Idle time before a stream heartbeat."
+    )
+
     smtp_host: str | None = None
     smtp_port: int = 587
     smtp_username: str | None = None

@@ -97,3 +97,30 @@ async def second_org(app: FastAPI, owner: Person, name: str = "Globex") -> Perso
     response = await owner.http.post("/api/v1/orgs", json={"name": name})
     assert response.status_code == 201, response.text
     return await join(app, response.json()["owner_invitation"])
+
+
+async def token_for(person: Person, name: str = "tests") -> str:
+    response = await person.http.post(
+        "/api/v1/auth/tokens", json={"email": person.email, "password": PASSWORD, "name": name}
+    )
+    assert response.status_code == 201, response.text
+    token: str = response.json()["token"]
+    return token
+
+
+async def direct(a: Person, b: Person) -> str:
+    response = await a.http.post("/api/v1/conversations", json={"kind": "direct", "user_id": b.id})
+    assert response.status_code in (200, 201), response.text
+    conversation_id: str = response.json()["id"]
+    return conversation_id
+
+
+async def say(
+    person: Person, conversation_id: str, body: str, **extra: object
+) -> dict[str, object]:
+    response = await person.http.post(
+        f"/api/v1/conversations/{conversation_id}/messages", json={"body": body, **extra}
+    )
+    assert response.status_code == 201, response.text
+    message: dict[str, object] = response.json()
+    return message

@@ -50,7 +50,7 @@ class UnitOfWork:
 class Database:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self._sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
 
     def transaction(self) -> UnitOfWork:
         return UnitOfWork(self._sessions())

@@ -25,7 +25,7 @@ def get_container(request: Request) -> Container:
     return container
 
 
-def _signer(container: Container) -> TimestampSigner:
+def session_signer(container: Container) -> TimestampSigner:
     return TimestampSigner(container.secret_key, salt="parlour.session")
 
 
@@ -38,7 +38,7 @@ def set_session_cookie(response: Response, container: Container, secret: str) ->
     settings = container.settings
     response.set_cookie(
         SESSION_COOKIE,
-        _signer(container).sign(secret).decode(),
+        session_signer(container).sign(secret).decode(),
         max_age=settings.session_days * 86400,
         httponly=True,
         secure=settings.secure_cookies,
@@ -105,7 +105,7 @@ async def _from_request(request: Request) -> Actor | None:
     if not raw:
         return None
     try:
-        secret = _signer(container).unsign(raw).decode()
+        secret = session_signer(container).unsign(raw).decode()
     except BadSignature:
         return None
     actor = await container.accounts.authenticate(secret, "cookie")

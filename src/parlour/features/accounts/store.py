@@ -95,3 +95,12 @@ async def recent_resets(session: AsyncSession, user_id: str, since: datetime) ->
         )
         or 0
     )
+
+
+async def ids_in_org(session: AsyncSession, user_ids: list[str], org_id: str) -> list[str]:
+    if not user_ids:
+        return []
+    rows = await session.scalars(
+        select(User.id).where(User.id.in_(user_ids), User.org_id == org_id)
+    )
+    return list(rows)

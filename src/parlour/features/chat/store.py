@@ -52,7 +52,7 @@ async def conversations_of(
         .where(Member.user_id == user_id, Member.left_event_id.is_(None))
         .order_by(Conversation.last_event_id.desc())
     )
-    return [(c, m) for c, m in rows.tuples()]
+    return [(c, m) for c, m in rows]
 
 
 async def unread_counts(session: AsyncSession, user_id: str) -> dict[str, int]:
@@ -70,7 +70,7 @@ async def unread_counts(session: AsyncSession, user_id: str) -> dict[str, int]:
         )
         .group_by(Message.conversation_id)
     )
-    return {conversation_id: count for conversation_id, count in rows.tuples()}
+    return {conversation_id: count for conversation_id, count in rows}
 
 
 async def last_messages(

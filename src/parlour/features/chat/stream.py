@@ -1,0 +1,179 @@
+"""One client's stream: replay what it missed from the event log, then live events.
+
+Order of work on open: subscribe to the bus first, then read the log. Events commit in id order,
+so anything committed after the read arrives on the bus, and ids at or below the last one sent
+are dropped: no gaps, no duplicates.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from parlour.core.errors import AppError, ErrorCode
+from parlour.db.uow import Database
+from parlour.features.accounts import store as accounts_store
+from parlour.features.accounts.actor import Actor
+from parlour.features.chat import store
+from parlour.features.chat.events import EventLog, conversation_channel
+from parlour.features.chat.service import ConversationService
+from parlour.realtime.bus import PubSub, Subscription
+from parlour.realtime.presence import Presence
+
+REPLAY_PAGE = 500
+MAX_FRAME = 16 * 1024
+
+
+class ClientFrame(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = Field(pattern=r"^(typing|presence|ping)$")
+    conversation_id: str | None = Field(default=None, max_length=64)
+    state: str | None = Field(default=None, pattern=r"^(active|idle)$")
+
+
+@dataclass
+class StreamSession:
+    actor: Actor
+    subscription: Subscription
+    last_id: int
+    conversations: set[str] = field(default_factory=set)
+
+    def accepts(self, wire: dict[str, Any]) -> bool:
+        """Drops events already sent, and echoes of the user's own typing."""
+        event_id = wire.get("id")
+        if event_id is not None:
+            return bool(event_id > self.last_id)
+        sender: str | None = wire.get("data", {}).get("user_id")
+        return sender != self.actor.user_id
+
+
+def error_frame(code: ErrorCode, detail: str) -> dict[str, Any]:
+    return {"type": "error", "code": code.value, "detail": detail}
+
+
+class StreamService:
+    def __init__(
+        self,
+        db: Database,
+        bus: PubSub,
+        events: EventLog,
+        conversations: ConversationService,
+        presence: Presence,
+        queue_size: int,
+    ) -> None:
+        self._db = db
+        self._bus = bus
+        self._events = events
+        self._conversations = conversations
+        self._presence = presence
+        self._queue = queue_size
+
+    async def open(self, actor: Actor, since: int | None) -> StreamSession:
+        channels = await self._conversations.channels_for(actor.user_id)
+        subscription = await self._bus.subscribe(*channels, maxsize=self._queue)
+        async with self._db.transaction() as uow:
+            newest = await store.max_event_id(uow.session)
+        start = newest if since is None else max(0, min(since, newest))
+        session = StreamSession(actor, subscription, start)
+        session.conversations = {c[2:] for c in channels if c.startswith("c:")}
+        if await self._presence.connected(actor.user_id):
+            await self._announce_presence(session, "online")
+        return session
+
+    async def replay(self, session: StreamSession) -> AsyncIterator[list[dict[str, Any]]]:
+        """Pages of what the client missed, oldest first."""
+        while True:
+            async with self._db.transaction() as uow:
+                rows = await store.visible_events(
+                    uow.session, session.actor.user_id, session.last_id, REPLAY_PAGE
+                )
+                page = await self._events.hydrate(uow.session, rows)
+            if not rows:
+                return
+            session.last_id = rows[-1].id
+            if page:
+                yield page
+            if len(rows) < REPLAY_PAGE:
+                return
+
+    async def next_live(self, session: StreamSession) -> dict[str, Any] | None:
+        """The next event to send, or None for one to skip. Raises Overflow if too slow."""
+        message = await session.subscription.get()
+        wire: dict[str, Any] = json.loads(message.data)
+        if not session.accepts(wire):
+            return None
+        await self._follow_membership(session, wire)
+        if wire.get("id") is not None:
+            session.last_id = wire["id"]
+        return wire
+
+    async def _follow_membership(self, session: StreamSession, wire: dict[str, Any]) -> None:
+        if wire.get("type") not in ("member.added", "member.removed"):
+            return
+        data = wire.get("data", {})
+        if data.get("user_id") != session.actor.user_id:
+            return
+        conversation_id = data["conversation_id"]
+        if wire["type"] == "member.added":
+            session.conversations.add(conversation_id)
+            await session.subscription.listen(conversation_channel(conversation_id))
+        else:
+            session.conversations.discard(conversation_id)
+            await session.subscription.unlisten(conversation_channel(conversation_id))
+
+    async def handle(self, session: StreamSession, raw: str) -> dict[str, Any] | None:
+        """A frame from the client: typing, presence or ping. Bad frames get an error frame."""
+        if len(raw) > MAX_FRAME:
+            return error_frame(
+                ErrorCode.PAYLOAD_TOO_LARGE, f"Frames are at most {MAX_FRAME} bytes."
+            )
+        try:
+            frame = ClientFrame.model_validate_json(raw)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "frame"
+            return error_frame(ErrorCode.VALIDATION_FAILED, f"{where}: {first['msg']}")
+        if frame.type == "ping":
+            return {"type": "pong", "last_event_id": session.last_id}
+        if frame.type == "typing":
+            return await self._typing(session, frame.conversation_id)
+        await self._announce_presence(session, "online" if frame.state == "active" else "idle")
+        return None
+
+    async def _typing(
+        self, session: StreamSession, conversation_id: str | None
+    ) -> dict[str, Any] | None:
+        if conversation_id is None or conversation_id not in session.conversations:
+            return error_frame(ErrorCode.NOT_FOUND, "No such conversation.")
+        wire = {
+            "type": "typing",
+            "conversation_id": conversation_id,
+            "data": {"user_id": session.actor.user_id},
+        }
+        await self._events.publish_now(conversation_channel(conversation_id), wire)
+        return None
+
+    async def _announce_presence(self, session: StreamSession, state: str) -> None:
+        wire = {"type": "presence", "data": {"user_id": session.actor.user_id, "state": state}}
+        for conversation_id in session.conversations:
+            await self._events.publish_now(conversation_channel(conversation_id), wire)
+
+    async def close(self, session: StreamSession) -> None:
+        await session.subscription.close()
+        if await self._presence.disconnected(session.actor.user_id):
+            await self._announce_presence(session, "offline")
+
+    async def online(self, actor: Actor, user_ids: list[str]) -> set[str]:
+        if len(user_ids) > 500:
+            raise AppError(ErrorCode.VALIDATION_FAILED, "Ask about at most 500 people at once.")
+        async with self._db.transaction() as uow:
+            colleagues = await accounts_store.ids_in_org(uow.session, user_ids, actor.org_id)
+        return await self._presence.online(colleagues)
+
+    async def heartbeat(self) -> None:
+        await self._presence.refresh()

@@ -1,0 +1,101 @@
+"""Who is online: counted per node, shared through Redis when there are several nodes.
+
+Presence is ephemeral by design: nothing of it is written to the database.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from typing import Protocol
+
+from redis.asyncio import Redis
+
+TTL_SECONDS = 60
+
+
+class Presence(Protocol):
+    async def connected(self, user_id: str) -> bool:
+        """Counts a connection; True when it is the user's first on this node."""
+        ...
+
+    async def disconnected(self, user_id: str) -> bool:
+        """True when it was the user's last connection on this node."""
+        ...
+
+    async def online(self, user_ids: list[str]) -> set[str]: ...
+
+    async def refresh(self) -> None:
+        """Called on a heartbeat: keeps this node's users marked as online."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class MemoryPresence:
+    def __init__(self) -> None:
+        self._count: Counter[str] = Counter()
+
+    async def connected(self, user_id: str) -> bool:
+        self._count[user_id] += 1
+        return self._count[user_id] == 1
+
+    async def disconnected(self, user_id: str) -> bool:
+        self._count[user_id] -= 1
+        if self._count[user_id] <= 0:
+            del self._count[user_id]
+            return True
+        return False
+
+    async def online(self, user_ids: list[str]) -> set[str]:
+        return {u for u in user_ids if self._count.get(u)}
+
+    def users(self) -> list[str]:
+        return list(self._count)
+
+    async def refresh(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+class RedisPresence:
+    """A hash per user: node id -> expiry time. A node that dies simply stops refreshing."""
+
+    def __init__(self, url: str, node_id: str) -> None:
+        self._redis: Redis = Redis.from_url(url)
+        self._node = node_id
+        self._local = MemoryPresence()
+
+    @staticmethod
+    def _key(user_id: str) -> str:
+        return f"parlour:presence:{user_id}"
+
+    async def connected(self, user_id: str) -> bool:
+        first = await self._local.connected(user_id)
+        await self._redis.hset(self._key(user_id), self._node, str(time.time() + TTL_SECONDS))
+        return first
+
+    async def disconnected(self, user_id: str) -> bool:
+        last = await self._local.disconnected(user_id)
+        if last:
+            await self._redis.hdel(self._key(user_id), self._node)
+        return last
+
+    async def online(self, user_ids: list[str]) -> set[str]:
+        now = time.time()
+        found: set[str] = set()
+        for user_id in user_ids:
+            nodes = await self._redis.hgetall(self._key(user_id))
+            if any(float(expiry) > now for expiry in nodes.values()):
+                found.add(user_id)
+        return found
+
+    async def refresh(self) -> None:
+        expiry = str(time.time() + TTL_SECONDS)
+        for user_id in self._local.users():
+            await self._redis.hset(self._key(user_id), self._node, expiry)
+
+    async def close(self) -> None:
+        await self._redis.aclose()

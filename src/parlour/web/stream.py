@@ -1,0 +1,157 @@
+"""The stream WebSocket: one per client, carrying every event the user may see."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from itsdangerous import BadSignature
+
+from parlour.container import Container
+from parlour.core.errors import ErrorCode
+from parlour.features.accounts.actor import Actor
+from parlour.features.chat.stream import StreamSession, error_frame
+from parlour.realtime.bus import Closed, Overflow
+from parlour.web.auth import SESSION_COOKIE, session_signer
+
+log = logging.getLogger("parlour.stream")
+router = APIRouter()
+
+SEND_TIMEOUT = 10.0
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_TOO_SLOW = 4008
+
+
+class Sender:
+    """Serialises writes from the reader and the pump; a client that stops reading is cut off."""
+
+    def __init__(self, ws: WebSocket) -> None:
+        self._ws = ws
+        self._lock = asyncio.Lock()
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        async with self._lock:
+            await asyncio.wait_for(
+                self._ws.send_text(json.dumps(frame, separators=(",", ":"))), SEND_TIMEOUT
+            )
+
+
+def _same_origin(ws: WebSocket, container: Container) -> bool:
+    origin = ws.headers.get("origin")
+    if origin is None:
+        return True  # not a browser: cookies are not sent cross-site without one
+    allowed = {container.settings.base_url.rstrip("/")}
+    host = ws.headers.get("host")
+    if host:
+        scheme = "https" if ws.url.scheme == "wss" else "http"
+        allowed.add(f"{scheme}://{host}")
+    parts = urlsplit(origin)
+    return f"{parts.scheme}://{parts.netloc}" in allowed
+
+
+async def _authenticate(ws: WebSocket, container: Container) -> tuple[Actor | None, str]:
+    header = ws.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        actor = await container.accounts.authenticate(header[7:].strip(), "token")
+        return actor, "This token is expired or was revoked."
+    raw = ws.cookies.get(SESSION_COOKIE)
+    if not raw:
+        return None, "Sign in to open the stream."
+    if not _same_origin(ws, container):
+        return None, "This stream may only be opened from Parlour's own pages."
+    try:
+        secret = session_signer(container).unsign(raw).decode()
+    except BadSignature:
+        return None, "Sign in to open the stream."
+    return await container.accounts.authenticate(secret, "cookie"), "Sign in to open the stream."
+
+
+def _since(ws: WebSocket) -> int | None:
+    value = ws.query_params.get("since")
+    if value is None or value == "":
+        return None
+    return int(value) if value.isdigit() and len(value) < 19 else -1
+
+
+@router.websocket("/api/v1/stream")
+async def stream(ws: WebSocket) -> None:
+    container: Container = ws.app.state.container
+    await ws.accept()
+    sender = Sender(ws)
+    actor, why = await _authenticate(ws, container)
+    if actor is None:
+        await sender.send(error_frame(ErrorCode.UNAUTHENTICATED, why))
+        await ws.close(CLOSE_UNAUTHENTICATED)
+        return
+    since = _since(ws)
+    if since == -1:
+        await sender.send(error_frame(ErrorCode.VALIDATION_FAILED, "since: a whole number"))
+        await ws.close(1008)
+        return
+    service = container.stream
+    session = await service.open(actor, since)
+    try:
+        await sender.send({"type": "hello", "last_event_id": session.last_id})
+        async for page in service.replay(session):
+            for frame in page:
+                await sender.send(frame)
+        await sender.send({"type": "ready", "last_event_id": session.last_id})
+        await _serve(ws, sender, session, container)
+    except (WebSocketDisconnect, TimeoutError, Closed, RuntimeError):
+        pass
+    finally:
+        await service.close(session)
+        with contextlib.suppress(RuntimeError):
+            await ws.close()
+
+
+async def _serve(ws: WebSocket, sender: Sender, session: StreamSession, c: Container) -> None:
+    pump = asyncio.create_task(_pump(ws, sender, session, c))
+    listen = asyncio.create_task(_listen(ws, sender, session, c))
+    done, pending = await asyncio.wait({pump, listen}, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+            await task
+    for task in done:
+        error = task.exception()
+        if error is not None and not isinstance(error, WebSocketDisconnect | Closed):
+            raise error
+
+
+async def _pump(ws: WebSocket, sender: Sender, session: StreamSession, c: Container) -> None:
+    beat = c.settings.stream_heartbeat_seconds
+    while True:
+        try:
+            frame = await asyncio.wait_for(c.stream.next_live(session), beat)
+        except TimeoutError:
+            await sender.send({"type": "heartbeat", "last_event_id": session.last_id})
+            await c.stream.heartbeat()
+            continue
+        except Overflow:
+            log.info("slow stream consumer cut off", extra={"event": "stream.overflow"})
+            await sender.send({"type": "resync", "last_event_id": session.last_id})
+            await ws.close(CLOSE_TOO_SLOW, "too slow: reconnect with since=last_event_id")
+            return
+        if frame is not None:
+            await sender.send(frame)
+
+
+async def _listen(ws: WebSocket, sender: Sender, session: StreamSession, c: Container) -> None:
+    while True:
+        message = await ws.receive()
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(message.get("code", 1000))
+        text = message.get("text")
+        if text is None:
+            await sender.send(error_frame(ErrorCode.VALIDATION_FAILED, "Send JSON text frames."))
+            continue
+        reply = await c.stream.handle(session, text)
+        if reply is not None:
+            await sender.send(reply)

@@ -1,0 +1,233 @@
+"""The event stream over a real WebSocket: live delivery, resume without gaps, bad frames."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+import websockets
+from fastapi import FastAPI
+
+from parlour.app import create_app
+from parlour.container import Container
+from parlour.core.clock import FixedClock
+from parlour.realtime.bus import Overflow
+from parlour.settings import Settings
+from tests.support.live import serving, stream
+from tests.support.world import Person, direct, instance_owner, member, say, token_for
+
+
+async def pair(app: FastAPI, container: Container) -> tuple[Person, Person, str]:
+    a = await instance_owner(app, container)
+    b = await member(app, a)
+    return a, b, await direct(a, b)
+
+
+@pytest.mark.promise("P-MSG-1")
+async def test_a_message_reaches_the_other_member_live(app: FastAPI, container: Container) -> None:
+    a, b, cid = await pair(app, container)
+    async with serving(app) as address, stream(address, await token_for(b)) as live:
+        sent = await say(a, cid, "ping *now*")
+        event = await live.until("message.created")
+        assert event["conversation_id"] == cid
+        assert event["data"]["message"]["id"] == sent["id"]
+        assert event["data"]["message"]["html"] == "ping <em>now</em>"
+
+
+@pytest.mark.promise("P-MSG-1")
+async def test_every_open_device_gets_edits_deletes_reactions_and_reads(
+    app: FastAPI, container: Container
+) -> None:
+    a, b, cid = await pair(app, container)
+    token = await token_for(b)
+    async with (
+        serving(app) as address,
+        stream(address, token) as phone,
+        stream(address, token) as laptop,
+    ):
+        sent = await say(a, cid, "draft")
+        await a.http.patch(f"/api/v1/messages/{sent['id']}", json={"body": "final"})
+        await b.http.put(f"/api/v1/messages/{sent['id']}/reactions/🎉")
+        await b.http.post(f"/api/v1/conversations/{cid}/read", json={"message_id": sent["id"]})
+        await a.http.delete(f"/api/v1/messages/{sent['id']}")
+        for device in (phone, laptop):
+            await device.until("message.created")
+            edited, reacted, deleted = await device.events("message.updated", 3)
+            assert edited["data"]["message"]["body"] == "final"
+            assert reacted["data"]["message"]["reactions"][0]["emoji"] == "🎉"
+            assert deleted["data"]["message"]["deleted"] is True
+            assert deleted["data"]["message"]["body"] is None
+
+
+@pytest.mark.promise("P-MSG-1")
+async def test_resume_gives_exactly_what_was_missed(app: FastAPI, container: Container) -> None:
+    a, b, cid = await pair(app, container)
+    token = await token_for(b)
+    async with serving(app) as address:
+        async with stream(address, token) as live:
+            await say(a, cid, "seen")
+            await live.until("message.created")
+            last = live.last_event_id
+        missed = [(await say(a, cid, f"missed {i}"))["id"] for i in range(3)]
+        async with websockets.connect(
+            f"ws://{address}/api/v1/stream?since={last}",
+            additional_headers={"Authorization": f"Bearer {token}"},
+        ) as ws:
+            frames = []
+            while True:
+                frame = json.loads(await asyncio.wait_for(ws.recv(), 5))
+                frames.append(frame)
+                if frame["type"] == "ready":
+                    break
+            replayed = [
+                f["data"]["message"]["id"] for f in frames if f["type"] == "message.created"
+            ]
+            assert replayed == missed
+            ids = [f["id"] for f in frames if "id" in f]
+            assert ids == sorted(set(ids)) and min(ids) > last
+            later = await say(a, cid, "live again")
+            frame = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            assert frame["data"]["message"]["id"] == later["id"]
+
+
+@pytest.mark.promise("P-MSG-1")
+async def test_resume_across_a_server_restart(
+    settings: Settings, clock: FixedClock, app: FastAPI, container: Container
+) -> None:
+    a, b, cid = await pair(app, container)
+    token = await token_for(b)
+    async with serving(app) as address, stream(address, token) as live:
+        await say(a, cid, "before restart")
+        await live.until("message.created")
+        last = live.last_event_id
+    missed = await say(a, cid, "while down")
+    restarted = create_app(settings, clock)
+    async with (
+        restarted.router.lifespan_context(restarted),
+        serving(restarted) as address,
+        websockets.connect(
+            f"ws://{address}/api/v1/stream?since={last}",
+            additional_headers={"Authorization": f"Bearer {token}"},
+        ) as ws,
+    ):
+        first = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert first["type"] == "hello"
+        replay = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert replay["type"] == "message.created"
+        assert replay["data"]["message"]["id"] == missed["id"]
+        assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "ready"
+
+
+async def test_typing_reaches_others_and_is_never_stored(
+    app: FastAPI, container: Container
+) -> None:
+    a, b, cid = await pair(app, container)
+    async with (
+        serving(app) as address,
+        stream(address, await token_for(a)) as sa,
+        stream(address, await token_for(b)) as sb,
+    ):
+        await sa.send({"type": "typing", "conversation_id": cid})
+        typing = await sb.until("typing")
+        assert typing["data"]["user_id"] == a.id and "id" not in typing
+        await sa.nothing_more("typing")
+    from sqlalchemy import func, select
+
+    from parlour.features.chat.models import Event
+
+    async with container.db.transaction() as uow:
+        kinds = (await uow.session.scalars(select(Event.type))).all()
+        assert "typing" not in kinds and "presence" not in kinds
+        assert await uow.session.scalar(select(func.count()).select_from(Event)) == len(kinds)
+
+
+async def test_presence_shows_who_is_online(app: FastAPI, container: Container) -> None:
+    a, b, cid = await pair(app, container)
+    async with serving(app) as address, stream(address, await token_for(a)) as sa:
+        async with stream(address, await token_for(b)):
+            online = (await a.http.get(f"/api/v1/presence?user_id={b.id}")).json()["online"]
+            assert online == [b.id]
+            assert (await sa.until("presence"))["data"] == {"user_id": b.id, "state": "online"}
+        offline = await sa.until("presence")
+        assert offline["data"] == {"user_id": b.id, "state": "offline"}
+        assert (await a.http.get(f"/api/v1/presence?user_id={b.id}")).json()["online"] == []
+        _ = cid
+
+
+async def test_malformed_frames_get_an_error_and_the_connection_lives_on(
+    app: FastAPI, container: Container
+) -> None:
+    a, _b, cid = await pair(app, container)
+    async with serving(app) as address, stream(address, await token_for(a)) as live:
+        for bad in (
+            "not json",
+            json.dumps({"type": "explode"}),
+            json.dumps({"type": "typing"}),
+            json.dumps({"type": "ping", "extra": 1}),
+            "x" * 20000,
+        ):
+            await live.send(bad)
+            error = await live.until("error")
+            assert error["code"] in ("validation_failed", "not_found", "payload_too_large")
+        await live.ws.send(b"\x00binary")
+        assert (await live.until("error"))["code"] == "validation_failed"
+        await live.send({"type": "typing", "conversation_id": "someone-elses"})
+        assert (await live.until("error"))["code"] == "not_found"
+        await live.send({"type": "ping"})
+        assert (await live.until("pong"))["last_event_id"] >= 0
+        _ = cid
+
+
+async def test_unauthenticated_and_cross_site_streams_are_refused(
+    app: FastAPI, container: Container
+) -> None:
+    a, _b, _cid = await pair(app, container)
+    async with serving(app) as address:
+        async with websockets.connect(f"ws://{address}/api/v1/stream") as ws:
+            frame = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            assert frame["code"] == "unauthenticated"
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 5)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+        cookie = a.http.cookies.get("parlour_session")
+        async with websockets.connect(
+            f"ws://{address}/api/v1/stream",
+            additional_headers={
+                "Cookie": f"parlour_session={cookie}",
+                "Origin": "https://evil.example",
+            },
+        ) as ws:
+            frame = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            assert frame["code"] == "unauthenticated"
+        async with websockets.connect(
+            f"ws://{address}/api/v1/stream",
+            additional_headers={
+                "Cookie": f"parlour_session={cookie}",
+                "Origin": f"http://{address}",
+            },
+        ) as ws:
+            assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "hello"
+
+
+async def test_a_consumer_too_slow_for_its_queue_is_cut_off(
+    settings: Settings, clock: FixedClock
+) -> None:
+    small = settings.model_copy(update={"stream_queue": 10})
+    app = create_app(small, clock)
+    async with app.router.lifespan_context(app):
+        container: Container = app.state.container
+        a, b, cid = await pair(app, container)
+        actor = await container.accounts.authenticate(await token_for(b), "token")
+        assert actor is not None
+        session = await container.stream.open(actor, None)
+        for i in range(15):
+            await say(a, cid, f"flood {i}")
+        received = []
+        with pytest.raises(Overflow):
+            while True:
+                frame = await asyncio.wait_for(container.stream.next_live(session), 5)
+                if frame is not None:
+                    received.append(frame)
+        assert len(received) <= 10
+        await container.stream.close(session)
