@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from parlour.app import create_app
 from parlour.container import Container
 from parlour.core.clock import FixedClock
+from parlour.db.engine import create_engine
 from parlour.settings import Settings
 from tests.support.database import copy_sqlite, empty_tables, migrate_fresh, sqlite_template
 
@@ -35,8 +36,14 @@ def db_template(tmp_path_factory: pytest.TempPathFactory) -> Path | None:
 
 
 @pytest.fixture
-def database_url(db_template: Path | None, tmp_path: Path) -> str:
+async def database_url(db_template: Path | None, tmp_path: Path) -> str:
+    """A database in the migrated state with no rows: every test starts from nothing."""
     if TEST_DB:
+        engine = create_engine(TEST_DB)
+        try:
+            await empty_tables(engine)
+        finally:
+            await engine.dispose()
         return TEST_DB
     assert db_template is not None
     return copy_sqlite(db_template, tmp_path / "parlour.db")
@@ -63,9 +70,6 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 async def app(settings: Settings, clock: FixedClock) -> AsyncIterator[FastAPI]:
     application = create_app(settings, clock)
     async with application.router.lifespan_context(application):
-        container: Container = application.state.container
-        if TEST_DB:
-            await empty_tables(container.db.engine)
         yield application
 
 

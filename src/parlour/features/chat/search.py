@@ -66,7 +66,12 @@ async def find_txn(session: AsyncSession, user_id: str, query: str, limit: int) 
         )
         base = base.where(Message.id.in_(select(hits.c.id)))
     else:
+        terms = _TERMS.findall(query)[:12]
+        if not terms:
+            return []
+        # Words only (\w+), so nothing the user typed can become tsquery syntax.
+        prefix_query = " & ".join(terms[:-1] + [terms[-1] + ":*"])
         vector = func.to_tsvector("simple", func.coalesce(Message.body, ""))
-        base = base.where(vector.op("@@")(func.plainto_tsquery("simple", query)))
+        base = base.where(vector.op("@@")(func.to_tsquery("simple", prefix_query)))
     rows = await session.scalars(base.order_by(Message.id.desc()).limit(limit))
     return list(rows)

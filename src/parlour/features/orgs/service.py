@@ -23,6 +23,8 @@ from parlour.settings import Settings
 
 log = logging.getLogger("parlour.orgs")
 
+SETUP_LINK_HOURS = 24
+
 
 @dataclass(frozen=True)
 class InvitationLink:
@@ -58,9 +60,7 @@ class OrgService:
         async with self._db.transaction() as uow:
             if await accounts_store.count_instance_owners(uow.session):
                 return None
-            old = await store.unused_setup(uow.session)
-            if old is not None:
-                await uow.session.delete(old)
+            # Earlier links stay valid for a day: each node of a cluster prints its own.
             secret = new_token()
             uow.session.add(
                 InstanceSetup(
@@ -75,7 +75,8 @@ class OrgService:
     ) -> Joined:
         async with self._db.transaction() as uow:
             setup = await store.setup_by_digest(uow.session, token_digest(secret))
-            if setup is None or setup.used_at is not None:
+            fresh = self._clock.now() - timedelta(hours=SETUP_LINK_HOURS)
+            if setup is None or setup.used_at is not None or setup.created_at < fresh:
                 raise AppError(ErrorCode.TOKEN_INVALID, "This setup link is no longer valid.")
             if await accounts_store.count_instance_owners(uow.session):
                 raise AppError(ErrorCode.SETUP_DONE, "This Parlour instance is set up already.")

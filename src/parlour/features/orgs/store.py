@@ -49,9 +49,5 @@ async def open_invitations(session: AsyncSession, org_id: str, now: datetime) ->
     return list(rows)
 
 
-async def unused_setup(session: AsyncSession) -> InstanceSetup | None:
-    return await session.scalar(select(InstanceSetup).where(InstanceSetup.used_at.is_(None)))
-
-
 async def setup_by_digest(session: AsyncSession, digest: str) -> InstanceSetup | None:
     return await session.scalar(select(InstanceSetup).where(InstanceSetup.token_digest == digest))
