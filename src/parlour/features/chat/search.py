@@ -70,7 +70,7 @@ async def find_txn(session: AsyncSession, user_id: str, query: str, limit: int) 
         if not terms:
             return []
         # Words only (\w+), so nothing the user typed can become tsquery syntax.
-        prefix_query = " & ".join(terms[:-1] + [terms[-1] + ":*"])
+        prefix_query = " & ".join([*terms[:-1], terms[-1] + ":*"])
         vector = func.to_tsvector("simple", func.coalesce(Message.body, ""))
         base = base.where(vector.op("@@")(func.to_tsquery("simple", prefix_query)))
     rows = await session.scalars(base.order_by(Message.id.desc()).limit(limit))
