@@ -18,6 +18,7 @@ from parlour.settings import Settings
 from tests.support.database import copy_sqlite, empty_tables, migrate_fresh, sqlite_template
 
 TEST_DB = os.environ.get("PARLOUR_TEST_DATABASE_URL")
+pytest_plugins = ["tests.support.promises"]
 
 
 def pytest_configure(config: pytest.Config) -> None:

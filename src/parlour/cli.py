@@ -12,8 +12,9 @@ from datetime import date
 from typing import Annotated, Any, TypeVar
 
 import typer
-from pydantic import ValidationError
+from pydantic import EmailStr, TypeAdapter, ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from parlour import __version__
@@ -30,13 +31,18 @@ privacy_app = typer.Typer(
 )
 app.add_typer(admin_app, name="admin")
 app.add_typer(privacy_app, name="privacy")
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    """One line on stderr, never wrapped, so scripts and people can read it alike."""
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
+
+
+def option_name(field: str) -> str:
+    return "--" + field.replace("_", "-")
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -55,7 +61,8 @@ def run(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
     except SettingsError as exc:
         raise fail(str(exc)) from None
     except AppError as exc:
-        raise fail(exc.detail) from None
+        named = next(iter(exc.fields), None)
+        raise fail(f"{option_name(named)}: {exc.detail}" if named else exc.detail) from None
 
 
 def _version(value: bool) -> None:
@@ -190,6 +197,14 @@ def create_org(
     out.print(f"Owner invitation: {link}", highlight=False, soft_wrap=True)
 
 
+def checked_email(value: str) -> str:
+    """The same email check as the sign-up form."""
+    try:
+        return str(TypeAdapter(EmailStr).validate_python(value))
+    except ValidationError:
+        raise fail("--email: not a valid email address") from None
+
+
 @admin_app.command("create-user")
 def create_user(
     org_id: Annotated[str, typer.Option(help="The organisation's id.")],
@@ -209,6 +224,7 @@ def create_user(
 
     if role not in ("owner", "admin", "member"):
         raise fail("--role: must be owner, admin or member")
+    email = checked_email(email)
     try:
         born = date.fromisoformat(birth_date)
     except ValueError:
@@ -267,7 +283,8 @@ def datamap(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")]
                 "",
                 "",
             )
-    out.print(table)
+    # Piped output gets room for the whole table rather than a terminal's 80 columns.
+    (out if out.is_terminal else Console(width=200)).print(table)
 
 
 def main() -> None:

@@ -1,0 +1,82 @@
+# Parlour's entry points for operators and CI. `make help` lists them.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The first interpreter that is Python 3.11 or newer; override with `make PYTHON=... run`.
+PYTHON ?= $(shell for p in python3 python3.13 python3.12 python3.11; do \
+	$$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1 \
+	&& { echo $$p; break; }; done)
+# Stamps record which pyproject.toml the virtualenv was last installed from.
+RUN_STAMP := $(VENV)/.installed-run
+TEST_STAMP := $(VENV)/.installed-test
+PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
+LINT_PATHS ?= src tests
+PYTEST_ARGS ?=
+
+.PHONY: help run migrate test lint fmt typecheck chromium clean clean-data
+
+help: ## Show this list of targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' \
+		$(MAKEFILE_LIST)
+
+$(BIN)/python:
+	@test -n "$(PYTHON)" || { echo "Parlour needs Python 3.11 or newer (python3.11+ on PATH)."; exit 1; }
+	@echo "Creating the virtualenv $(VENV) with $$($(PYTHON) --version)"
+	$(PYTHON) -m venv $(VENV)
+
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	@echo "Installing Parlour into $(VENV)"
+	$(PIP) install -e .
+	@touch $@
+
+$(TEST_STAMP): pyproject.toml | $(BIN)/python
+	@echo "Installing Parlour and its test tools into $(VENV)"
+	$(PIP) install -e '.[test]'
+	@touch $@ $(RUN_STAMP)
+
+run: $(RUN_STAMP) ## Migrate and serve at http://127.0.0.1:8080 (data in ./var; PARLOUR_* apply)
+	$(BIN)/parlour migrate
+	exec $(BIN)/parlour serve
+
+migrate: $(RUN_STAMP) ## Create or upgrade the database schema only
+	$(BIN)/parlour migrate
+
+chromium: ## Install the system Chromium for browser tests when missing and allowed
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then \
+		exit 0; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing the chromium package for the browser tests"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -qq >/dev/null && apt-get install -y -qq chromium >/dev/null; \
+	else \
+		echo "note: chromium is not installed and cannot be installed here (needs root and apt-get);"; \
+		echo "      browser tests will skip (or fail under PARLOUR_REQUIRE_SERVICES=1)."; \
+	fi
+
+lint: $(TEST_STAMP) ## Check style with ruff
+	$(BIN)/ruff check $(LINT_PATHS)
+
+typecheck: $(TEST_STAMP) ## Check types with mypy (strict)
+	$(BIN)/mypy
+
+fmt: $(TEST_STAMP) ## Format the code and apply safe ruff fixes
+	$(BIN)/ruff format $(LINT_PATHS)
+	$(BIN)/ruff check --fix $(LINT_PATHS)
+
+test: $(TEST_STAMP) chromium ## Lint, type-check and run the whole suite (extra args: PYTEST_ARGS=...)
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/mypy
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean: ## Remove install stamps and caches (keeps .venv and the data in ./var)
+	rm -f $(RUN_STAMP) $(TEST_STAMP)
+	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis build src/*.egg-info
+	find src tests -name __pycache__ -type d -prune -exec rm -rf {} +
+
+clean-data: ## Delete ./var: the SQLite database, secret key, outbox and uploads
+	rm -rf var
