@@ -52,7 +52,8 @@ chromium: ## Install the system Chromium for browser tests when missing and allo
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		echo "Installing the chromium package for the browser tests"; \
 		export DEBIAN_FRONTEND=noninteractive; \
-		apt-get update -qq >/dev/null && apt-get install -y -qq chromium >/dev/null; \
+		{ apt-get update -qq >/dev/null && apt-get install -y -qq chromium >/dev/null; } \
+			|| echo "note: installing chromium failed; browser tests will skip (or fail in CI)."; \
 	else \
 		echo "note: chromium is not installed and cannot be installed here (needs root and apt-get);"; \
 		echo "      browser tests will skip (or fail under PARLOUR_REQUIRE_SERVICES=1)."; \
