@@ -24,7 +24,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         container = await build_container(settings, clock)
         app.state.container = container
-        container.start()
+        await container.start()
         try:
             yield
         finally:

@@ -15,6 +15,7 @@ from parlour.features.accounts.profile import ProfileService
 from parlour.features.accounts.service import AccountService
 from parlour.features.chat.events import EventLog
 from parlour.features.chat.messages import MessageService
+from parlour.features.chat.pump import EventPump
 from parlour.features.chat.service import ConversationService
 from parlour.features.chat.social import SocialService
 from parlour.features.chat.stream import StreamService
@@ -42,13 +43,16 @@ class Container:
     conversations: ConversationService
     messages: MessageService
     social: SocialService
+    pump: EventPump
     stream: StreamService
 
-    def start(self) -> None:
+    async def start(self) -> None:
         """Background work that runs while the app serves."""
         self.mailer.start()
+        await self.pump.start()
 
     async def close(self) -> None:
+        await self.pump.stop()
         await self.mailer.stop()
         await self.bus.close()
         await self.presence.close()
@@ -73,7 +77,8 @@ async def build_container(settings: Settings, clock: Clock | None = None) -> Con
     conversations = ConversationService(db, clock, events)
     messages = MessageService(db, clock, events, conversations)
     social = SocialService(db, clock)
-    stream = StreamService(db, bus, events, conversations, presence, settings.stream_queue)
+    pump = EventPump(db, bus, events)
+    stream = StreamService(db, pump, events, conversations, presence, settings.stream_queue)
     return Container(
         settings,
         clock,
@@ -88,6 +93,7 @@ async def build_container(settings: Settings, clock: Clock | None = None) -> Con
         conversations,
         messages,
         social,
+        pump,
         stream,
     )
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 DEFAULT_QUEUE = 1000
 
@@ -21,6 +21,7 @@ DEFAULT_QUEUE = 1000
 class Message:
     channel: str
     data: bytes
+    decoded: Any = field(default=None, compare=False)  # parsed form, when the sender has it
 
 
 class Overflow(Exception):
@@ -99,6 +100,15 @@ class LocalFanout:
     def deliver(self, message: Message) -> None:
         for sub in tuple(self._subs.get(message.channel, ())):
             sub.offer(message)
+
+    def deliver_once(self, channels: Iterable[str], message: Message) -> None:
+        """One copy per subscriber, however many of these channels it listens to."""
+        seen: set[int] = set()
+        for channel in channels:
+            for sub in tuple(self._subs.get(channel, ())):
+                if id(sub) not in seen:
+                    seen.add(id(sub))
+                    sub.offer(message)
 
     async def attach(self, sub: Subscription, channels: Iterable[str]) -> None:
         async with self._lock:

@@ -36,10 +36,11 @@ class Sender:
         self._lock = asyncio.Lock()
 
     async def send(self, frame: dict[str, Any]) -> None:
+        await self.send_text(json.dumps(frame, separators=(",", ":")))
+
+    async def send_text(self, text: str) -> None:
         async with self._lock:
-            await asyncio.wait_for(
-                self._ws.send_text(json.dumps(frame, separators=(",", ":"))), SEND_TIMEOUT
-            )
+            await asyncio.wait_for(self._ws.send_text(text), SEND_TIMEOUT)
 
 
 def _same_origin(ws: WebSocket, container: Container) -> bool:
@@ -140,7 +141,7 @@ async def _pump(ws: WebSocket, sender: Sender, session: StreamSession, c: Contai
             await ws.close(CLOSE_TOO_SLOW, "too slow: reconnect with since=last_event_id")
             return
         if frame is not None:
-            await sender.send(frame)
+            await sender.send_text(frame[0])
 
 
 async def _listen(ws: WebSocket, sender: Sender, session: StreamSession, c: Container) -> None:

@@ -1,9 +1,13 @@
-"""The event log and the wire form of events: written in the transaction, published after it."""
+"""The event log and the wire form of events.
+
+Events are appended inside the transaction that causes them; after commit a hint on the bus
+tells every node to read the log (see pump.py). The log is the only source of live events,
+so every client sees them in commit order, which is id order.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,6 +20,9 @@ from parlour.features.chat.models import Event, Message, Reaction
 from parlour.realtime.bus import PubSub
 
 MESSAGE_EVENTS = ("message.created", "message.updated")
+MEMBER_EVENTS = ("member.added", "member.removed")
+HINTS = "events"  # bus channel: "there are new events in the log"
+EPHEMERAL = "ephemeral"  # bus channel: typing and presence, never stored
 
 
 def conversation_channel(conversation_id: str) -> str:
@@ -55,11 +62,15 @@ def event_wire(event: Event, payload: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@dataclass
-class Outbox:
-    """Wire events to publish once the transaction has committed."""
-
-    items: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+def channels_of(wire: dict[str, Any], event: Event) -> list[str]:
+    """Where an event goes: its conversation, or its one user; membership changes also go to
+    the member concerned, so their connections start or stop following the conversation."""
+    if event.user_id is not None:
+        return [user_channel(event.user_id)]
+    channels = [conversation_channel(event.conversation_id or "")]
+    if event.type in MEMBER_EVENTS:
+        channels.append(user_channel(wire["data"]["user_id"]))
+    return channels
 
 
 class EventLog:
@@ -89,26 +100,26 @@ class EventLog:
         )
         uow.session.add(event)
         await uow.session.flush()
+        uow.after_commit(self._hint, once="event-log-hint")
         return event
 
-    def publish_after_commit(self, uow: UnitOfWork, channel: str, wire: dict[str, Any]) -> None:
-        raw = json.dumps(wire, separators=(",", ":")).encode()
+    async def _hint(self) -> None:
+        await self._bus.publish(HINTS, b"")
 
-        async def _publish() -> None:
-            await self._bus.publish(channel, raw)
+    async def publish_ephemeral(self, wire: dict[str, Any], conversation_ids: list[str]) -> None:
+        """Typing and presence go straight to every node, for these conversations' members:
+        nothing is stored."""
+        body = {**wire, "to": conversation_ids}
+        await self._bus.publish(EPHEMERAL, json.dumps(body, separators=(",", ":")).encode())
 
-        uow.after_commit(_publish)
-
-    async def publish_now(self, channel: str, wire: dict[str, Any]) -> None:
-        """Ephemeral signals (typing, presence): never stored, so nothing to wait for."""
-        await self._bus.publish(channel, json.dumps(wire, separators=(",", ":")).encode())
-
-    async def hydrate(self, session: AsyncSession, events: list[Event]) -> list[dict[str, Any]]:
-        """Wire events for a replay; messages are read as they are now, so deleted text is gone."""
+    async def hydrate(
+        self, session: AsyncSession, events: list[Event]
+    ) -> list[tuple[Event, dict[str, Any]]]:
+        """Wire events, with messages as they are now: a deleted text is gone from replays."""
         refs = [int(e.ref) for e in events if e.type in MESSAGE_EVENTS and e.ref]
         messages = await store.messages_by_id(session, refs)
         reactions = await store.reactions_for(session, refs)
-        out: list[dict[str, Any]] = []
+        out: list[tuple[Event, dict[str, Any]]] = []
         for event in events:
             if event.type in MESSAGE_EVENTS:
                 message = messages.get(int(event.ref or 0))
@@ -117,5 +128,5 @@ class EventLog:
                 payload = {"message": message_wire(message, reactions.get(message.id, []))}
             else:
                 payload = json.loads(event.data) if event.data else {}
-            out.append(event_wire(event, payload))
+            out.append((event, event_wire(event, payload)))
         return out

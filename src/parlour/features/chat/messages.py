@@ -15,8 +15,6 @@ from parlour.features.accounts.actor import Actor
 from parlour.features.chat import search, store
 from parlour.features.chat.events import (
     EventLog,
-    conversation_channel,
-    event_wire,
     message_wire,
 )
 from parlour.features.chat.models import Conversation, Member, Message, MessageUsage, Reaction
@@ -84,7 +82,7 @@ class MessageService:
         key: str | None,
     ) -> Sent:
         async with self._db.transaction() as uow:
-            await store.lock_event_log_txn(uow.session)
+            await uow.serialize_writes()
             conversation, member = await self._conversations.access_txn(
                 uow.session, actor, conversation_id
             )
@@ -161,7 +159,7 @@ class MessageService:
         uow.session.add(message)
         await uow.session.flush()
         await search.index_txn(uow.session, message)
-        await self._announce_txn(uow, "message.created", message, actor.user_id, [])
+        await self._announce_txn(uow, "message.created", message, actor.user_id)
         return message
 
     async def _announce_txn(
@@ -170,7 +168,6 @@ class MessageService:
         type_: str,
         message: Message,
         actor_id: str,
-        reactions: list[Reaction],
     ) -> None:
         event = await self._events.append_txn(
             uow,
@@ -182,8 +179,6 @@ class MessageService:
         conversation = await uow.session.get(Conversation, message.conversation_id)
         if conversation is not None:
             conversation.last_event_id = event.id
-        wire = event_wire(event, {"message": message_wire(message, reactions)})
-        self._events.publish_after_commit(uow, conversation_channel(message.conversation_id), wire)
 
     async def _usage_txn(
         self,
@@ -242,7 +237,7 @@ class MessageService:
     async def edit(self, actor: Actor, message_id: int, body: str) -> dict[str, Any]:
         check_body(body)
         async with self._db.transaction() as uow:
-            await store.lock_event_log_txn(uow.session)
+            await uow.serialize_writes()
             message, _member = await self._own_message_txn(uow, actor, message_id)
             if message.sender_id != actor.user_id:
                 raise AppError(ErrorCode.FORBIDDEN, "You can only edit your own messages.")
@@ -251,7 +246,7 @@ class MessageService:
             message.body, message.edited_at = body, self._clock.now()
             await search.index_txn(uow.session, message)
             reactions = (await store.reactions_for(uow.session, [message.id])).get(message.id, [])
-            await self._announce_txn(uow, "message.updated", message, actor.user_id, reactions)
+            await self._announce_txn(uow, "message.updated", message, actor.user_id)
             wire = message_wire(message, reactions)
             await uow.commit()
         return wire
@@ -259,14 +254,14 @@ class MessageService:
     async def delete(self, actor: Actor, message_id: int) -> dict[str, Any]:
         """Deleted for everyone: the text is gone from the database and the search index."""
         async with self._db.transaction() as uow:
-            await store.lock_event_log_txn(uow.session)
+            await uow.serialize_writes()
             message, member = await self._own_message_txn(uow, actor, message_id)
             if message.sender_id != actor.user_id and member.role != "admin":
                 raise AppError(ErrorCode.FORBIDDEN, "You can only delete your own messages.")
             if message.deleted_at is None:
                 message.body, message.deleted_at = None, self._clock.now()
                 await search.index_txn(uow.session, message)
-                await self._announce_txn(uow, "message.updated", message, actor.user_id, [])
+                await self._announce_txn(uow, "message.updated", message, actor.user_id)
             wire = message_wire(message, [])
             await uow.commit()
         return wire
@@ -276,7 +271,7 @@ class MessageService:
         if not emoji or len(emoji) > MAX_EMOJI or any(c.isspace() for c in emoji):
             raise invalid("emoji", "Use one emoji or a short reaction name.")
         async with self._db.transaction() as uow:
-            await store.lock_event_log_txn(uow.session)
+            await uow.serialize_writes()
             message, _member = await self._own_message_txn(uow, actor, message_id)
             if message.deleted_at is not None:
                 raise AppError(ErrorCode.CONFLICT, "This message was deleted.")
@@ -295,14 +290,14 @@ class MessageService:
             await uow.session.flush()
             reactions = (await store.reactions_for(uow.session, [message.id])).get(message.id, [])
             if on != (existing is not None):
-                await self._announce_txn(uow, "message.updated", message, actor.user_id, reactions)
+                await self._announce_txn(uow, "message.updated", message, actor.user_id)
             wire = message_wire(message, reactions)
             await uow.commit()
         return wire
 
     async def mark_read(self, actor: Actor, conversation_id: str, message_id: int) -> int:
         async with self._db.transaction() as uow:
-            await store.lock_event_log_txn(uow.session)
+            await uow.serialize_writes()
             _conversation, member = await self._conversations.access_txn(
                 uow.session, actor, conversation_id
             )
@@ -316,15 +311,12 @@ class MessageService:
                     "conversation_id": conversation_id,
                     "message_id": message_id,
                 }
-                event = await self._events.append_txn(
+                await self._events.append_txn(
                     uow,
                     "read.updated",
                     conversation_id=conversation_id,
                     actor_id=actor.user_id,
                     data=data,
-                )
-                self._events.publish_after_commit(
-                    uow, conversation_channel(conversation_id), event_wire(event, data)
                 )
             read = member.read_message_id
             await uow.commit()

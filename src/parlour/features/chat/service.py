@@ -18,7 +18,6 @@ from parlour.features.chat import store
 from parlour.features.chat.events import (
     EventLog,
     conversation_channel,
-    event_wire,
     message_wire,
     user_channel,
 )
@@ -88,7 +87,7 @@ class ConversationService:
         if other_id == actor.user_id:
             raise invalid("user_id", "Start a conversation with someone else.")
         async with self._db.transaction() as uow:
-            await store.lock_event_log_txn(uow.session)
+            await uow.serialize_writes()
             [other] = await self._colleagues_txn(uow.session, actor, [other_id])
             existing = await store.direct_between(uow.session, direct_key(actor.user_id, other))
             if existing is not None:
@@ -109,7 +108,7 @@ class ConversationService:
         if not (name or "").strip():
             raise invalid("name", "Give it a name.")
         async with self._db.transaction() as uow:
-            await store.lock_event_log_txn(uow.session)
+            await uow.serialize_writes()
             others = await self._colleagues_txn(uow.session, actor, member_ids)
             if kind == "broadcast" and not others:
                 raise invalid("member_ids", "A broadcast list needs recipients.")
@@ -173,11 +172,6 @@ class ConversationService:
         else:
             existing.role, existing.joined_event_id, existing.left_event_id = role, event.id, None
         conversation.last_event_id = event.id
-        wire = event_wire(
-            event, {"user_id": user_id, "role": role, "conversation_id": conversation.id}
-        )
-        self._events.publish_after_commit(uow, conversation_channel(conversation.id), wire)
-        self._events.publish_after_commit(uow, user_channel(user_id), wire)
 
     async def _rejoin_txn(self, uow: UnitOfWork, conversation: Conversation, user_id: str) -> None:
         member = await store.membership(uow.session, conversation.id, user_id)
@@ -188,7 +182,7 @@ class ConversationService:
 
     async def add_members(self, actor: Actor, conversation_id: str, user_ids: list[str]) -> None:
         async with self._db.transaction() as uow:
-            await store.lock_event_log_txn(uow.session)
+            await uow.serialize_writes()
             conversation, member = await self.access_txn(uow.session, actor, conversation_id)
             self._require_group_admin(conversation, member)
             for user_id in await self._colleagues_txn(uow.session, actor, user_ids):
@@ -207,7 +201,7 @@ class ConversationService:
     async def remove_member(self, actor: Actor, conversation_id: str, user_id: str) -> None:
         """Admins remove others; anyone may leave. A direct conversation is left, not emptied."""
         async with self._db.transaction() as uow:
-            await store.lock_event_log_txn(uow.session)
+            await uow.serialize_writes()
             conversation, member = await self.access_txn(uow.session, actor, conversation_id)
             if user_id != actor.user_id:
                 self._require_group_admin(conversation, member)
@@ -224,9 +218,6 @@ class ConversationService:
             )
             target.left_event_id = event.id
             conversation.last_event_id = event.id
-            wire = event_wire(event, {"user_id": user_id, "conversation_id": conversation_id})
-            self._events.publish_after_commit(uow, conversation_channel(conversation_id), wire)
-            self._events.publish_after_commit(uow, user_channel(user_id), wire)
             await self._keep_an_admin_txn(uow, conversation)
             await uow.commit()
 
@@ -242,7 +233,7 @@ class ConversationService:
         if role not in ("admin", "member"):
             raise invalid("role", "The role is admin or member.")
         async with self._db.transaction() as uow:
-            await store.lock_event_log_txn(uow.session)
+            await uow.serialize_writes()
             conversation, member = await self.access_txn(uow.session, actor, conversation_id)
             self._require_group_admin(conversation, member)
             target = await store.membership(uow.session, conversation_id, user_id)
@@ -266,15 +257,12 @@ class ConversationService:
             data=data,
         )
         conversation.last_event_id = event.id
-        self._events.publish_after_commit(
-            uow, conversation_channel(conversation.id), event_wire(event, data)
-        )
 
     async def rename(self, actor: Actor, conversation_id: str, name: str) -> Conversation:
         if not name.strip():
             raise invalid("name", "Give it a name.")
         async with self._db.transaction() as uow:
-            await store.lock_event_log_txn(uow.session)
+            await uow.serialize_writes()
             conversation, member = await self.access_txn(uow.session, actor, conversation_id)
             self._require_group_admin(conversation, member)
             conversation.name = name.strip()[:120]
@@ -287,9 +275,6 @@ class ConversationService:
                 data=data,
             )
             conversation.last_event_id = event.id
-            self._events.publish_after_commit(
-                uow, conversation_channel(conversation_id), event_wire(event, data)
-            )
             await uow.commit()
         return conversation
 

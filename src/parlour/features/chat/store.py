@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parlour.features.chat.models import (
@@ -16,14 +16,6 @@ from parlour.features.chat.models import (
     Message,
     Reaction,
 )
-
-EVENT_LOCK = 7_210_411  # one advisory lock: events commit in the order of their ids
-
-
-async def lock_event_log_txn(session: AsyncSession) -> None:
-    """Serialises writers of the event log on PostgreSQL; SQLite has one writer anyway."""
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": EVENT_LOCK})
 
 
 async def membership(session: AsyncSession, conversation_id: str, user_id: str) -> Member | None:
@@ -142,6 +134,13 @@ async def visible_events(
     ids = mine.union(shared).subquery()
     rows = await session.scalars(
         select(Event).where(Event.id.in_(select(ids.c.id))).order_by(Event.id).limit(limit)
+    )
+    return list(rows)
+
+
+async def events_after(session: AsyncSession, after: int, limit: int) -> list[Event]:
+    rows = await session.scalars(
+        select(Event).where(Event.id > after).order_by(Event.id).limit(limit)
     )
     return list(rows)
 

@@ -1,13 +1,12 @@
 """One client's stream: replay what it missed from the event log, then live events.
 
-Order of work on open: subscribe to the bus first, then read the log. Events commit in id order,
-so anything committed after the read arrives on the bus, and ids at or below the last one sent
-are dropped: no gaps, no duplicates.
+Order of work on open: subscribe to this node's event pump first, then read the log. The pump
+hands on events in id order, so anything committed after the read arrives live, and ids at or
+below the last one sent are dropped: no gaps, no duplicates.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,8 +19,9 @@ from parlour.features.accounts import store as accounts_store
 from parlour.features.accounts.actor import Actor
 from parlour.features.chat import store
 from parlour.features.chat.events import EventLog, conversation_channel
+from parlour.features.chat.pump import EventPump
 from parlour.features.chat.service import ConversationService
-from parlour.realtime.bus import PubSub, Subscription
+from parlour.realtime.bus import Subscription
 from parlour.realtime.presence import Presence
 
 REPLAY_PAGE = 500
@@ -60,14 +60,14 @@ class StreamService:
     def __init__(
         self,
         db: Database,
-        bus: PubSub,
+        pump: EventPump,
         events: EventLog,
         conversations: ConversationService,
         presence: Presence,
         queue_size: int,
     ) -> None:
         self._db = db
-        self._bus = bus
+        self._pump = pump
         self._events = events
         self._conversations = conversations
         self._presence = presence
@@ -75,7 +75,7 @@ class StreamService:
 
     async def open(self, actor: Actor, since: int | None) -> StreamSession:
         channels = await self._conversations.channels_for(actor.user_id)
-        subscription = await self._bus.subscribe(*channels, maxsize=self._queue)
+        subscription = await self._pump.subscribe(*channels, maxsize=self._queue)
         async with self._db.transaction() as uow:
             newest = await store.max_event_id(uow.session)
         start = newest if since is None else max(0, min(since, newest))
@@ -97,20 +97,21 @@ class StreamService:
                 return
             session.last_id = rows[-1].id
             if page:
-                yield page
+                yield [wire for _event, wire in page]
             if len(rows) < REPLAY_PAGE:
                 return
 
-    async def next_live(self, session: StreamSession) -> dict[str, Any] | None:
-        """The next event to send, or None for one to skip. Raises Overflow if too slow."""
+    async def next_live(self, session: StreamSession) -> tuple[str, dict[str, Any]] | None:
+        """The next frame to send (encoded once per node, and parsed), or None for one to
+        skip. Raises Overflow when the client fell too far behind."""
         message = await session.subscription.get()
-        wire: dict[str, Any] = json.loads(message.data)
+        wire: dict[str, Any] = message.decoded
         if not session.accepts(wire):
             return None
         await self._follow_membership(session, wire)
         if wire.get("id") is not None:
             session.last_id = wire["id"]
-        return wire
+        return message.data.decode(), wire
 
     async def _follow_membership(self, session: StreamSession, wire: dict[str, Any]) -> None:
         if wire.get("type") not in ("member.added", "member.removed"):
@@ -155,13 +156,12 @@ class StreamService:
             "conversation_id": conversation_id,
             "data": {"user_id": session.actor.user_id},
         }
-        await self._events.publish_now(conversation_channel(conversation_id), wire)
+        await self._events.publish_ephemeral(wire, [conversation_id])
         return None
 
     async def _announce_presence(self, session: StreamSession, state: str) -> None:
         wire = {"type": "presence", "data": {"user_id": session.actor.user_id, "state": state}}
-        for conversation_id in session.conversations:
-            await self._events.publish_now(conversation_channel(conversation_id), wire)
+        await self._events.publish_ephemeral(wire, sorted(session.conversations))
 
     async def close(self, session: StreamSession) -> None:
         await session.subscription.close()
