@@ -14,7 +14,7 @@ from parlour.features.accounts.routes import router as accounts_router
 from parlour.features.chat.routes import router as chat_router
 from parlour.features.orgs.routes import router as orgs_router
 from parlour.settings import Settings
-from parlour.web import problems
+from parlour.web import pages, problems
 from parlour.web.middleware import AccessLog, SecurityHeaders
 from parlour.web.stream import router as stream_router
 
@@ -39,6 +39,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         openapi_url="/api/v1/openapi.json",
     )
     problems.install(app)
+    pages.install(app)
     app.include_router(accounts_router)
     app.include_router(orgs_router)
     app.include_router(chat_router)
