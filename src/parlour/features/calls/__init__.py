@@ -1,0 +1,1 @@
+"""Calls: signalling state, call detail records and the call API."""
