@@ -15,10 +15,11 @@ PYTHON ?= $(shell for p in python3 python3.13 python3.12 python3.11; do \
 RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
-LINT_PATHS ?= src tests
+LINT_PATHS ?= src tests bench
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
-.PHONY: help run migrate test lint fmt typecheck chromium clean clean-data
+.PHONY: help run migrate test lint fmt typecheck chromium clean clean-data bench-chat
 
 help: ## Show this list of targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' \
@@ -73,6 +74,10 @@ test: $(TEST_STAMP) chromium ## Lint, type-check and run the whole suite (extra 
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench-chat: $(TEST_STAMP) ## Chat fan-out benchmark on SQLite, then PostgreSQL + Redis (BENCH_ARGS=...)
+	$(BIN)/python -m bench.chat_fanout --backend sqlite $(BENCH_ARGS)
+	$(BIN)/python -m bench.chat_fanout --backend postgres $(BENCH_ARGS)
 
 clean: ## Remove install stamps and caches (keeps .venv and the data in ./var)
 	rm -f $(RUN_STAMP) $(TEST_STAMP)
