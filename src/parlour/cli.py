@@ -220,7 +220,6 @@ def create_user(
 ) -> None:
     """Create an account with the same checks as sign-up."""
     from parlour.features.accounts.service import NewAccount
-    from parlour.features.privacy.policy import current_version
 
     if role not in ("owner", "admin", "member"):
         raise fail("--role: must be owner, admin or member")
@@ -230,7 +229,8 @@ def create_user(
     except ValueError:
         raise fail("--birth-date: use the form YYYY-MM-DD") from None
     secret = password or typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    form = NewAccount(name, email, secret, born, current_version(date.today()).version)  # noqa: DTZ011
+    # The operator cannot accept the privacy policy for someone else: the person does, later.
+    form = NewAccount(name, email, secret, born, accept_policy=None)
 
     async def work(c: Any) -> Any:
         return await c.orgs.create_user(org_id, form, role)
@@ -253,13 +253,20 @@ def reset_password(email: Annotated[str, typer.Argument(help="The account's emai
 
 
 @privacy_app.command("datamap")
-def datamap(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+def datamap(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (as --format json).")] = False,
+    output: Annotated[
+        str, typer.Option("--format", help="table (for people) or json (for programs).")
+    ] = "table",
+) -> None:
     """Print every column: what personal data it holds, why, for how long, and how it is erased."""
     from parlour.db.models import Base
     from parlour.features.privacy.datamap import entries
 
+    if output not in ("table", "json"):
+        raise fail("--format: use table or json")
     rows = [e.as_dict() for e in entries(Base.metadata)]
-    if as_json:
+    if as_json or output == "json":
         print(json.dumps(rows, indent=2))
         return
     table = Table(title="Parlour data map", show_lines=False)

@@ -17,11 +17,14 @@ from urllib.parse import parse_qs, urlparse
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from parlour import __version__
 from parlour.app import create_app
 from parlour.cli import app as cli_app
+from parlour.db.engine import create_engine
+from parlour.features.accounts.models import PolicyAcceptance, User
 from parlour.settings import Settings
 from tests.support.live import free_port
 from tests.support.server import SECRET, parlour, parlour_env
@@ -173,6 +176,36 @@ async def test_create_user_makes_an_account_that_can_sign_in(
     async with api_on(data_dir) as http:
         assert await sign_in(http, "ada@example.org", PASSWORD) == 200
         assert await sign_in(http, "ada@example.org", PASSWORD + "!") == 401
+
+
+async def test_create_user_records_no_policy_acceptance_the_person_never_gave(
+    env: dict[str, str], data_dir: Path
+) -> None:
+    org_id, link = create_org(env)
+    made = create_user(env, org_id, "ada@example.org")
+    assert made.returncode == 0, made.stderr
+    async with api_on(data_dir) as http:
+        assert await sign_in(http, "ada@example.org", PASSWORD) == 200
+        # Someone who registers themselves does leave a record, so the query below can see one.
+        invitation = parse_qs(urlparse(link).query)["invitation"][0]
+        policy = (await http.get("/api/v1/policy")).json()["version"]
+        body = {
+            "invitation": invitation, "name": "Grace", "email": "grace@example.org",
+            "password": PASSWORD, "birth_date": "1990-01-01", "accept_policy": policy,
+        }  # fmt: skip
+        assert (await http.post("/api/v1/auth/signup", json=body)).status_code == 201
+    engine = create_engine(f"sqlite+aiosqlite:///{data_dir / 'parlour.db'}")
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                select(User.email, func.count(PolicyAcceptance.id))
+                .outerjoin(PolicyAcceptance, PolicyAcceptance.user_id == User.id)
+                .group_by(User.email)
+            )
+            acceptances = {email: count for email, count in rows.all()}
+    finally:
+        await engine.dispose()
+    assert acceptances == {"ada@example.org": 0, "grace@example.org": 1}
 
 
 @pytest.mark.promise("P-ACC-2")

@@ -38,13 +38,17 @@ RESETS_PER_HOUR = 3
 
 @dataclass(frozen=True)
 class NewAccount:
-    """What a person gives to register; the birth date is checked and then dropped."""
+    """What a person gives to register; the birth date is checked and then dropped.
+
+    ``accept_policy`` is None only for accounts an operator creates: that person has accepted
+    nothing yet, and is asked to at sign-in.
+    """
 
     name: str
     email: str
     password: str
     birth_date: date
-    accept_policy: str
+    accept_policy: str | None
     phone: str | None = None
     title: str | None = None
     department: str | None = None
@@ -104,10 +108,15 @@ class AccountService:
         role: Role,
         *,
         is_instance_owner: bool = False,
+        by_operator: bool = False,
     ) -> User:
-        """Validates everything first, then writes the user and their policy acceptance."""
+        """Validates everything first, then writes the user and their policy acceptance.
+
+        An operator creating an account records no acceptance: only the person can give one.
+        """
         policy = current_version(self._clock.now().date())
-        if form.accept_policy != policy.version:
+        accepted = form.accept_policy is not None
+        if (accepted or not by_operator) and form.accept_policy != policy.version:
             raise AppError(
                 ErrorCode.POLICY_NOT_ACCEPTED,
                 f"Read and accept privacy policy version {policy.version} to continue.",
@@ -138,16 +147,17 @@ class AccountService:
         )
         session.add(user)
         await session.flush()  # rows without relationships are written in the order flushed
-        session.add(
-            PolicyAcceptance(
-                id=new_id(),
-                user_id=user.id,
-                policy_version=policy.version,
-                accepted_at=now,
-                how="signup",
+        if accepted:
+            session.add(
+                PolicyAcceptance(
+                    id=new_id(),
+                    user_id=user.id,
+                    policy_version=policy.version,
+                    accepted_at=now,
+                    how="signup",
+                )
             )
-        )
-        await session.flush()
+            await session.flush()
         log.info("account created", extra={"event": "account.created", "user": user.id})
         return user
 

@@ -333,13 +333,16 @@ class OrgService:
         return Joined(user, session_secret)
 
     async def create_user(self, org_id: str, form: NewAccount, role: Role) -> User:
-        """Operator path (`parlour admin create-user`): same checks as self-registration."""
+        """Operator path (`parlour admin create-user`): the same checks as self-registration,
+        but no policy acceptance is recorded unless the form carries one the person gave."""
         async with self._db.transaction() as uow:
             org = await uow.session.get(Organisation, org_id)
             if org is None:
                 raise not_found("organisation")
             self._accounts.check_age(form.birth_date, org.min_age)
-            user = await self._accounts.create_user_txn(uow.session, org.id, form, role)
+            user = await self._accounts.create_user_txn(
+                uow.session, org.id, form, role, by_operator=True
+            )
             await uow.commit()
         return user
 
