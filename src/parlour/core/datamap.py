@@ -62,6 +62,13 @@ PURPOSES: dict[str, Purpose] = {
             essential=True,
         ),
         Purpose(
+            "service_quality",
+            "Call quality and diagnostics",
+            LegalBasis.LEGITIMATE_INTEREST,
+            "Measure call quality (loss, jitter, delay, bitrate) under a pseudonym to fix faults.",
+            essential=False,
+        ),
+        Purpose(
             "analytics",
             "Usage analytics",
             LegalBasis.CONSENT,
