@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import re
@@ -12,15 +13,42 @@ from typing import Any
 from parlour.core.netaddr import truncate_ip
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+# Extras that repeat the message in another form: uvicorn's copy with terminal colour codes.
+_DROPPED = {"color_message"}
 _SECRET_KEYS = re.compile(r"pass|secret|token|cookie|authorization|csrf|body|content", re.I)
-_IPV4 = re.compile(r"\b(\d{1,3}\.\d{1,3}\.\d{1,3})\.\d{1,3}\b")
+_IPV4 = re.compile(r"(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?![\w.])")
+# Candidates only: whatever parses as an IPv6 address is truncated, anything else is left alone.
+_IPV6 = re.compile(
+    r"(?<![\w:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:\.\d{1,3}){0,3}(?![\w:])"
+)
 _QUERY_SECRET = re.compile(r"((?:token|invitation|secret|key)=)[^&\s]+", re.I)
+# Libraries that log SQL parameters or raw payloads at DEBUG/INFO: message bodies, digests.
+_QUIET = ("aiosqlite", "sqlalchemy", "asyncpg", "multipart", "python_multipart")
+
+
+def _address(match: re.Match[str]) -> str:
+    text = match.group(0)
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        return text
+    if ip.is_loopback or ip.is_unspecified:
+        return text  # names no one: the operator's own bind address, say
+    mapped = getattr(ip, "ipv4_mapped", None)
+    if mapped is not None:
+        return "::ffff:" + truncate_ip(str(mapped))
+    return truncate_ip(text)
 
 
 def scrub_text(text: str) -> str:
-    """Last line of defence for free text: hide link secrets and the host part of IPv4s."""
+    """Last line of defence for free text: hide link secrets, truncate client addresses.
+
+    IPv4 addresses keep their /24 and IPv6 addresses their /48, as in the access log; loopback
+    and unspecified addresses (127.0.0.1, 0.0.0.0, ::1, ::) are left as they are.
+    """
     text = _QUERY_SECRET.sub(r"\1[hidden]", text)
-    return _IPV4.sub(r"\1.0", text)
+    text = _IPV6.sub(_address, text)
+    return _IPV4.sub(_address, text)
 
 
 def _clean(key: str, value: Any) -> Any:
@@ -42,7 +70,7 @@ class JsonFormatter(logging.Formatter):
             "message": scrub_text(record.getMessage()),
         }
         for key, value in vars(record).items():
-            if key not in _STANDARD and not key.startswith("_"):
+            if key not in _STANDARD and key not in _DROPPED and not key.startswith("_"):
                 entry[key] = _clean(key, value)
         if record.exc_info and record.exc_info[0] is not None:
             entry["error"] = record.exc_info[0].__name__
@@ -65,6 +93,9 @@ def configure_logging(level: str, as_json: bool) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    floor = max(logging.getLevelName(level), logging.WARNING)
+    for name in _QUIET:
+        logging.getLogger(name).setLevel(floor)
     # Our own access log replaces uvicorn's, which would print full addresses and query strings.
     logging.getLogger("uvicorn.access").disabled = True
     logging.getLogger("uvicorn.access").propagate = False
