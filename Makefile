@@ -79,6 +79,23 @@ bench-chat: $(TEST_STAMP) ## Chat fan-out benchmark on SQLite, then PostgreSQL +
 	$(BIN)/python -m bench.chat_fanout --backend sqlite $(BENCH_ARGS)
 	$(BIN)/python -m bench.chat_fanout --backend postgres $(BENCH_ARGS)
 
+# Synapse lives in its own virtualenv under the bench's work folder, never in Parlour's.
+SYNAPSE_VENV := bench/.work/synapse-venv
+SYNAPSE_VERSION ?= 1.163.2
+SYNAPSE_STAMP := $(SYNAPSE_VENV)/.installed-$(SYNAPSE_VERSION)
+
+$(SYNAPSE_STAMP):
+	@test -n "$(PYTHON)" || { echo "The Synapse bench needs Python 3.11 or newer."; exit 1; }
+	@echo "Installing Matrix Synapse $(SYNAPSE_VERSION) into $(SYNAPSE_VENV)"
+	$(PYTHON) -m venv $(SYNAPSE_VENV)
+	$(SYNAPSE_VENV)/bin/python -m pip --disable-pip-version-check --quiet install \
+		'matrix-synapse==$(SYNAPSE_VERSION)' psycopg2-binary py-spy
+	@touch $@
+
+.PHONY: bench-vs-synapse
+bench-vs-synapse: $(TEST_STAMP) $(SYNAPSE_STAMP) ## Parlour vs Matrix Synapse, same chat workload (BENCH_ARGS=...)
+	$(BIN)/python -m bench.vs_synapse --synapse-python $(SYNAPSE_VENV)/bin/python $(BENCH_ARGS)
+
 clean: ## Remove install stamps and caches (keeps .venv and the data in ./var)
 	rm -f $(RUN_STAMP) $(TEST_STAMP)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis build src/*.egg-info
