@@ -20,7 +20,6 @@ from parlour.features.accounts.models import (
     AuthSession,
     PasswordReset,
     PolicyAcceptance,
-    SigninFailure,
     User,
 )
 from parlour.features.privacy.policy import current_version
@@ -191,19 +190,16 @@ class AccountService:
                     data={"retry_after": wait},
                 )
 
-    async def _record_failure_txn(
-        self, session: AsyncSession, buckets: list[tuple[str, int]]
-    ) -> None:
+    async def _record_failure(self, buckets: list[tuple[str, int]]) -> None:
+        """Counts a failure in each bucket: one atomic upsert each, in a writer's own turn,
+        so a burst of parallel guesses is counted in full and never collides."""
         now = self._clock.now()
         window = timedelta(minutes=self._settings.signin_window_minutes)
-        for bucket, _limit in buckets:
-            row = await store.failures(session, bucket)
-            if row is None:
-                session.add(SigninFailure(bucket=bucket, failures=1, window_start=now))
-            elif row.window_start + window <= now:
-                row.failures, row.window_start = 1, now
-            else:
-                row.failures += 1
+        async with self._db.transaction() as uow:
+            await uow.serialize_writes()
+            for bucket, _limit in buckets:
+                await store.count_failure_txn(uow.session, bucket, now, now - window)
+            await uow.commit()
 
     async def sign_in(
         self, email: str, password: str, client: Client, kind: str = "cookie"
@@ -226,8 +222,7 @@ class AccountService:
                 await uow.commit()
                 log.info("signed in", extra={"event": "auth.signin", "user": user.id})
                 return user, auth, secret
-            await self._record_failure_txn(uow.session, buckets)
-            await uow.commit()
+        await self._record_failure(buckets)
         log.info("sign-in failed", extra={"event": "auth.signin_failed"})
         raise AppError(ErrorCode.INVALID_CREDENTIALS, "Wrong email or password.")
 

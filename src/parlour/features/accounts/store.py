@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import case, delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parlour.features.accounts.models import (
@@ -71,6 +73,27 @@ async def void_resets_txn(session: AsyncSession, user_id: str, now: datetime) ->
 
 async def failures(session: AsyncSession, bucket: str) -> SigninFailure | None:
     return await session.get(SigninFailure, bucket)
+
+
+async def count_failure_txn(
+    session: AsyncSession, bucket: str, now: datetime, stale_before: datetime
+) -> None:
+    """One more failure in the bucket's window, or the first of a new one, in one statement."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(SigninFailure).values(bucket=bucket, failures=1, window_start=now)
+    stale = SigninFailure.window_start <= stale_before
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[SigninFailure.bucket],
+            set_={
+                "failures": case((stale, 1), else_=SigninFailure.failures + 1),
+                "window_start": case(
+                    (stale, statement.excluded.window_start), else_=SigninFailure.window_start
+                ),
+            },
+        )
+    )
 
 
 async def clear_failures_txn(session: AsyncSession, bucket: str) -> None:
