@@ -10,8 +10,10 @@ from fastapi import FastAPI
 from parlour import __version__
 from parlour.container import build_container
 from parlour.core.clock import Clock
+from parlour.features.accounts.pages import router as accounts_pages_router
 from parlour.features.accounts.routes import router as accounts_router
 from parlour.features.chat.routes import router as chat_router
+from parlour.features.orgs.pages import router as orgs_pages_router
 from parlour.features.orgs.routes import router as orgs_router
 from parlour.settings import Settings
 from parlour.web import pages, problems
@@ -44,6 +46,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.include_router(orgs_router)
     app.include_router(chat_router)
     app.include_router(stream_router)
+    app.include_router(accounts_pages_router)
+    app.include_router(orgs_pages_router)
 
     @app.get("/health", tags=["operations"])
     async def health() -> dict[str, str]:

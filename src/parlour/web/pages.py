@@ -21,6 +21,7 @@ from parlour import __version__
 from parlour.core.errors import AppError, ErrorCode
 from parlour.core.ids import same
 from parlour.features.accounts.actor import Actor
+from parlour.web import filters
 from parlour.web.auth import CSRF_FIELD, csrf_token, get_container, optional_actor
 
 HERE = Path(__file__).parent
@@ -33,6 +34,7 @@ templates = Environment(
     lstrip_blocks=True,
 )
 templates.globals["version"] = __version__
+filters.install(templates)
 
 
 def _form_token(request: Request) -> str:

@@ -296,6 +296,18 @@ class AccountService:
             await uow.commit()
         log.info("session revoked", extra={"event": "auth.session_revoked", "user": actor.user_id})
 
+    async def revoke_other_sessions(self, actor: Actor) -> None:
+        """Signs out every other browser; API tokens stay (they are revoked one by one)."""
+        async with self._db.transaction() as uow:
+            await store.delete_sessions_txn(
+                uow.session, actor.user_id, keep=actor.session_id, kind="cookie"
+            )
+            await uow.commit()
+        log.info(
+            "other sessions revoked",
+            extra={"event": "auth.sessions_revoked", "user": actor.user_id},
+        )
+
     async def create_token(
         self, email: str, password: str, name: str, client: Client
     ) -> tuple[AuthSession, str]:

@@ -74,12 +74,7 @@ class OrgService:
         self, secret: str, org_name: str, form: NewAccount, client: Client
     ) -> Joined:
         async with self._db.transaction() as uow:
-            setup = await store.setup_by_digest(uow.session, token_digest(secret))
-            fresh = self._clock.now() - timedelta(hours=SETUP_LINK_HOURS)
-            if setup is None or setup.used_at is not None or setup.created_at < fresh:
-                raise AppError(ErrorCode.TOKEN_INVALID, "This setup link is no longer valid.")
-            if await accounts_store.count_instance_owners(uow.session):
-                raise AppError(ErrorCode.SETUP_DONE, "This Parlour instance is set up already.")
+            setup = await self._usable_setup_txn(uow.session, secret)
             self._accounts.check_age(form.birth_date, self._settings.default_min_age)
             org = await self._new_org_txn(uow.session, org_name, self._settings.default_min_age)
             user = await self._accounts.create_user_txn(
@@ -90,6 +85,20 @@ class OrgService:
             await uow.commit()
         log.info("instance set up", extra={"event": "instance.setup", "org": org.id})
         return Joined(user, session_secret)
+
+    async def check_setup_link(self, secret: str) -> None:
+        """Refuses a used, stale or unknown setup link before anyone fills in the form."""
+        async with self._db.transaction() as uow:
+            await self._usable_setup_txn(uow.session, secret)
+
+    async def _usable_setup_txn(self, session: AsyncSession, secret: str) -> InstanceSetup:
+        setup = await store.setup_by_digest(session, token_digest(secret))
+        fresh = self._clock.now() - timedelta(hours=SETUP_LINK_HOURS)
+        if setup is None or setup.used_at is not None or setup.created_at < fresh:
+            raise AppError(ErrorCode.TOKEN_INVALID, "This setup link is no longer valid.")
+        if await accounts_store.count_instance_owners(session):
+            raise AppError(ErrorCode.SETUP_DONE, "This Parlour instance is set up already.")
+        return setup
 
     async def _new_org_txn(self, session: AsyncSession, name: str, min_age: int) -> Organisation:
         name = name.strip()
