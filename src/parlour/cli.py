@@ -164,6 +164,37 @@ def serve(
     )
 
 
+@app.command()
+def worker(
+    once: Annotated[bool, typer.Option(help="Run the jobs that are due, then exit.")] = False,
+) -> None:
+    """Run durable jobs (exports, erasures, retention) in this process until stopped."""
+    from parlour.container import build_container
+    from parlour.logs import configure_logging
+
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_json)
+
+    async def work() -> int:
+        container = await build_container(settings)
+        try:
+            if once:
+                return await container.jobs.run_due()
+            out.print(f"Parlour worker {container.jobs.owner[:8]} is running jobs.")
+            sys.stdout.flush()
+            await container.jobs.serve()
+            return 0
+        finally:
+            await container.close()
+
+    try:
+        ran = run(work)
+    except KeyboardInterrupt:
+        return
+    if once:
+        out.print(f"Ran {ran} job(s).")
+
+
 def _container_call(work: Callable[[Any], Awaitable[T]]) -> T:
     from parlour.container import build_container
 

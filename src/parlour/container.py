@@ -20,6 +20,7 @@ from parlour.features.chat.service import ConversationService
 from parlour.features.chat.social import SocialService
 from parlour.features.chat.stream import StreamService
 from parlour.features.orgs.service import OrgService
+from parlour.jobs.runner import JobRunner, JobSettings
 from parlour.mail.service import Mailer, make_mailer
 from parlour.realtime.bus import MemoryPubSub, PubSub
 from parlour.realtime.presence import MemoryPresence, Presence, RedisPresence
@@ -45,13 +46,17 @@ class Container:
     social: SocialService
     pump: EventPump
     stream: StreamService
+    jobs: JobRunner
 
     async def start(self) -> None:
         """Background work that runs while the app serves."""
         self.mailer.start()
         await self.pump.start()
+        if self.settings.worker_in_process:
+            self.jobs.start()
 
     async def close(self) -> None:
+        await self.jobs.stop()
         await self.pump.stop()
         await self.mailer.stop()
         await self.bus.close()
@@ -68,6 +73,7 @@ async def build_container(settings: Settings, clock: Clock | None = None) -> Con
     db = Database(engine)
     passwords = Passwords(settings.password_time_cost, settings.password_memory_cost)
     mailer = make_mailer(settings, db, clock)
+    jobs = JobRunner(db, clock, job_settings(settings))
     blobs = FileBlobStore(data_dir / "blobs")
     accounts = AccountService(db, clock, passwords, secret_key, mailer, settings)
     profiles = ProfileService(db, clock, blobs, accounts, settings.avatar_max_bytes)
@@ -95,6 +101,13 @@ async def build_container(settings: Settings, clock: Clock | None = None) -> Con
         social,
         pump,
         stream,
+        jobs=jobs,
+    )
+
+
+def job_settings(settings: Settings) -> JobSettings:
+    return JobSettings(
+        poll_seconds=settings.job_poll_seconds, lease_seconds=float(settings.job_lease_seconds)
     )
 
 

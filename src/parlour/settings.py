@@ -64,6 +64,22 @@ class Settings(BaseSettings):
         default=25.0, gt=0, le=300, description="Idle time before a stream heartbeat."
     )
 
+    worker_in_process: bool = Field(
+        default=True, description="Run durable jobs inside `parlour serve` (off: `parlour worker`)."
+    )
+    job_poll_seconds: float = Field(
+        default=2.0, gt=0, le=60, description="How often a worker looks for due jobs."
+    )
+    job_lease_seconds: int = Field(
+        default=300, ge=10, le=3600, description="How long a silent worker keeps a job."
+    )
+    export_days: int = Field(
+        default=7, ge=1, le=90, description="How long a data export can be downloaded."
+    )
+    erasure_hours: int = Field(
+        default=24, ge=1, le=720, description="Time within which an account erasure completes."
+    )
+
     smtp_host: str | None = None
     smtp_port: int = 587
     smtp_username: str | None = None

@@ -5,6 +5,15 @@ from parlour.features.accounts import models as accounts_models
 from parlour.features.calls import models as calls_models
 from parlour.features.chat import models as chat_models
 from parlour.features.orgs import models as orgs_models
+from parlour.jobs import models as jobs_models
 from parlour.mail import models as mail_models
 
-__all__ = ["Base", "accounts_models", "calls_models", "chat_models", "mail_models", "orgs_models"]
+__all__ = [
+    "Base",
+    "accounts_models",
+    "calls_models",
+    "chat_models",
+    "jobs_models",
+    "mail_models",
+    "orgs_models",
+]

@@ -1,0 +1,1 @@
+"""Durable jobs: a table of work, leased by workers, retried with backoff."""
