@@ -13,6 +13,8 @@ from parlour.core.clock import Clock
 from parlour.features.accounts.pages import router as accounts_pages_router
 from parlour.features.accounts.routes import router as accounts_router
 from parlour.features.chat.routes import router as chat_router
+from parlour.features.consent import pages as consent_pages
+from parlour.features.consent import routes as consent_routes
 from parlour.features.orgs.pages import router as orgs_pages_router
 from parlour.features.orgs.routes import router as orgs_router
 from parlour.settings import Settings
@@ -46,6 +48,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.include_router(orgs_router)
     app.include_router(chat_router)
     app.include_router(stream_router)
+    app.include_router(consent_routes.router)
+    app.include_router(consent_routes.well_known)
+    consent_pages.install(app)
     app.include_router(accounts_pages_router)
     app.include_router(orgs_pages_router)
 

@@ -13,12 +13,14 @@ from parlour.db.engine import check_reachable, create_engine
 from parlour.db.uow import Database
 from parlour.features.accounts.profile import ProfileService
 from parlour.features.accounts.service import AccountService
+from parlour.features.analytics.service import AnalyticsService
 from parlour.features.chat.events import EventLog
 from parlour.features.chat.messages import MessageService
 from parlour.features.chat.pump import EventPump
 from parlour.features.chat.service import ConversationService
 from parlour.features.chat.social import SocialService
 from parlour.features.chat.stream import StreamService
+from parlour.features.consent.service import ConsentService
 from parlour.features.orgs.service import OrgService
 from parlour.jobs.runner import JobRunner, JobSettings
 from parlour.mail.service import Mailer, make_mailer
@@ -46,6 +48,8 @@ class Container:
     social: SocialService
     pump: EventPump
     stream: StreamService
+    consent: ConsentService
+    analytics: AnalyticsService
     jobs: JobRunner
 
     async def start(self) -> None:
@@ -85,6 +89,7 @@ async def build_container(settings: Settings, clock: Clock | None = None) -> Con
     social = SocialService(db, clock)
     pump = EventPump(db, bus, events)
     stream = StreamService(db, pump, events, conversations, presence, settings.stream_queue)
+    consent = ConsentService(db, clock)
     return Container(
         settings,
         clock,
@@ -101,6 +106,8 @@ async def build_container(settings: Settings, clock: Clock | None = None) -> Con
         social,
         pump,
         stream,
+        consent=consent,
+        analytics=AnalyticsService(db, clock, consent),
         jobs=jobs,
     )
 

@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     signin_max_failures_per_address: int = Field(default=20, ge=1)
     signin_window_minutes: int = Field(default=15, ge=1)
     avatar_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    consent_days: int = Field(
+        default=180, ge=1, le=395, description="How long a cookie choice lasts before we ask again."
+    )
     password_time_cost: int = Field(default=3, ge=1)
     password_memory_cost: int = Field(default=65536, ge=8)
 

@@ -23,11 +23,17 @@ class LegalBasis(StrEnum):
 
 @dataclass(frozen=True)
 class Purpose:
+    """Why data is processed. Only essential purposes run without asking the consent gate.
+
+    ``opt_out_signals``: a browser's Global Privacy Control or Do Not Track signal refuses it.
+    """
+
     key: str
     name: str
     basis: LegalBasis
     description: str
     essential: bool
+    opt_out_signals: bool = False
 
 
 PURPOSES: dict[str, Purpose] = {
@@ -74,13 +80,22 @@ PURPOSES: dict[str, Purpose] = {
             LegalBasis.CONSENT,
             "Count how features are used, in aggregates, to improve them.",
             essential=False,
+            opt_out_signals=True,
+        ),
+        Purpose(
+            "personalisation",
+            "Remembering your preferences",
+            LegalBasis.CONSENT,
+            "Remember choices such as layout and language between visits.",
+            essential=False,
         ),
         Purpose(
             "marketing",
             "News and offers",
             LegalBasis.CONSENT,
-            "Send you news about Parlour by email.",
+            "Send you news and offers about Parlour, chosen for you.",
             essential=False,
+            opt_out_signals=True,
         ),
     )
 }

@@ -2,8 +2,10 @@
 
 from parlour.db.base import Base
 from parlour.features.accounts import models as accounts_models
+from parlour.features.analytics import models as analytics_models
 from parlour.features.calls import models as calls_models
 from parlour.features.chat import models as chat_models
+from parlour.features.consent import models as consent_models
 from parlour.features.orgs import models as orgs_models
 from parlour.jobs import models as jobs_models
 from parlour.mail import models as mail_models
@@ -11,8 +13,10 @@ from parlour.mail import models as mail_models
 __all__ = [
     "Base",
     "accounts_models",
+    "analytics_models",
     "calls_models",
     "chat_models",
+    "consent_models",
     "jobs_models",
     "mail_models",
     "orgs_models",

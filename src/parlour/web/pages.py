@@ -8,6 +8,7 @@ strictly necessary cookie `parlour_csrf` that the form must echo.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -54,6 +55,7 @@ async def render(
     actor = await optional_actor(request)
     container = get_container(request)
     token = csrf_token(container, actor.session_id) if actor else _form_token(request)
+    context = {**await _hooked_context(request, actor), **context}
     body = templates.get_template(template).render(
         request=request, actor=actor, csrf_field=CSRF_FIELD, csrf=token, **context
     )
@@ -68,6 +70,17 @@ async def render(
             path="/",
         )
     return response
+
+
+PageHook = Callable[[Request, Actor | None], Awaitable[dict[str, Any]]]
+
+
+async def _hooked_context(request: Request, actor: Actor | None) -> dict[str, Any]:
+    """What features add to every page (the consent banner, for one), via app.state.page_hooks."""
+    extra: dict[str, Any] = {}
+    for hook in getattr(request.app.state, "page_hooks", ()):
+        extra.update(await hook(request, actor))
+    return extra
 
 
 async def check_visitor_form(request: Request) -> dict[str, Any]:

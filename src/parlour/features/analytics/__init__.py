@@ -1,0 +1,1 @@
+"""Product analytics: optional, aggregate page-view counts, kept only through the gate."""

@@ -1,0 +1,1 @@
+"""Consent, cookies, restriction and objection, and the one processing gate."""
