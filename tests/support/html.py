@@ -28,6 +28,15 @@ class Parsed:
             if f.get("form") == action and f.get("type") == "hidden" and "name" in f
         }
 
+    def unlabelled(self) -> list[dict[str, str]]:
+        """Fields without a label (by `for`, by wrapping, or by aria-label/labelledby)."""
+        return [
+            f
+            for f in self.visible_fields()
+            if f.get("id", "") not in self.label_for
+            and not ({"wrapped-in-label", "aria-label", "aria-labelledby"} & f.keys())
+        ]
+
     def visible_fields(self) -> list[dict[str, str]]:
         return [f for f in self.fields if f.get("type") != "hidden" and "hidden" not in f]
 
@@ -37,13 +46,17 @@ class _Reader(HTMLParser):
         super().__init__()
         self.page = Parsed()
         self.action = ""
+        self.in_label = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {k: v if v is not None else "" for k, v in attrs}
         if tag in ("input", "select", "textarea"):
-            self.page.fields.append({"tag": tag, "form": self.action, **a})
-        elif tag == "label" and "for" in a:
-            self.page.label_for.add(a["for"])
+            labelled = {"wrapped-in-label": "1"} if self.in_label else {}
+            self.page.fields.append({"tag": tag, "form": self.action, **labelled, **a})
+        elif tag == "label":
+            self.in_label += 1
+            if "for" in a:
+                self.page.label_for.add(a["for"])
         elif tag == "a" and "href" in a:
             self.page.links.append(a["href"])
         elif tag == "meta" and a.get("name") == "csrf-token":
@@ -54,10 +67,11 @@ class _Reader(HTMLParser):
         if a.get("role") == "alert":
             self.page.alerts += 1
 
-
     def handle_endtag(self, tag: str) -> None:
         if tag == "form":
             self.action = ""
+        elif tag == "label":
+            self.in_label = max(0, self.in_label - 1)
 
 
 def parse_html(text: str) -> Parsed:
