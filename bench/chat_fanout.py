@@ -44,6 +44,7 @@ from bench.harness import (
     own_cpu_seconds,
     parlour_server,
     postgres_database,
+    py_spy,
     summary,
 )
 from parlour import __version__
@@ -303,7 +304,8 @@ async def run_all(server: Server, args: argparse.Namespace) -> dict[str, Any]:
     phases = []
     async with streams(server, users, seen):
         idle_rss = server.rss_mib()
-        phases.append(await phase(work, "full speed", args.messages, None, seed=7))
+        with py_spy(server.process.pid, args.py_spy):
+            phases.append(await phase(work, "full speed", args.messages, None, seed=7))
         if args.rate > 0:
             count = round(args.rate * args.rate_seconds)
             phases.append(await phase(work, f"{args.rate:g}/s", count, args.rate, seed=8))
@@ -403,6 +405,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rate-seconds", type=float, default=10, help="fixed-rate duration")
     parser.add_argument(
         "--json", default=None, help="also write results here; {backend} is replaced"
+    )
+    parser.add_argument(
+        "--py-spy", type=Path, default=None, help="profile the full-speed phase into this file"
     )
     return parser.parse_args()
 

@@ -6,6 +6,7 @@ import asyncio
 import os
 import re
 import resource
+import signal
 import socket
 import statistics
 import subprocess
@@ -130,6 +131,29 @@ def _wait_healthy(process: subprocess.Popen[str], url: str, log_path: Path) -> N
         except httpx.TransportError:
             time.sleep(0.1)
     raise RuntimeError(f"parlour did not answer /health within 60 s; see {log_path}")
+
+
+@contextmanager
+def py_spy(pid: int, path: Path | None) -> Iterator[None]:
+    """Samples the server while the block runs (py-spy must be installed; bench only)."""
+    if path is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    spy = subprocess.Popen(
+        [
+            *("py-spy", "record", "--pid", str(pid), "--rate", "250", "--format", "raw"),
+            *("--gil", "--nonblocking", "--output", str(path)),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(1.0)  # attached before the workload starts
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(timeout=60)
 
 
 @contextmanager

@@ -256,11 +256,11 @@ class AccountService:
     async def authenticate(self, secret: str, via: str) -> Actor | None:
         now = self._clock.now()
         async with self._db.transaction() as uow:
-            auth = await store.session_by_digest(uow.session, token_digest(secret))
-            if auth is None or auth.kind != via or auth.expires_at <= now:
+            found = await store.session_and_user(uow.session, token_digest(secret))
+            if found is None:
                 return None
-            user = await store.user_by_id(uow.session, auth.user_id)
-            if user is None or user.status != "active":
+            auth, user = found
+            if auth.kind != via or auth.expires_at <= now or user.status != "active":
                 return None
             if now - auth.last_seen_at > LAST_SEEN_EVERY:
                 auth.last_seen_at = now

@@ -39,6 +39,18 @@ async def session_by_digest(session: AsyncSession, digest: str) -> AuthSession |
     return await session.scalar(select(AuthSession).where(AuthSession.secret_digest == digest))
 
 
+async def session_and_user(session: AsyncSession, digest: str) -> tuple[AuthSession, User] | None:
+    """One round trip, as it runs on every authenticated request."""
+    row = (
+        await session.execute(
+            select(AuthSession, User)
+            .join(User, User.id == AuthSession.user_id)
+            .where(AuthSession.secret_digest == digest)
+        )
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
 async def sessions_of(session: AsyncSession, user_id: str, now: datetime) -> list[AuthSession]:
     rows = await session.scalars(
         select(AuthSession)

@@ -83,21 +83,21 @@ class MessageService:
     ) -> Sent:
         async with self._db.transaction() as uow:
             await uow.serialize_writes()
-            conversation, member = await self._conversations.access_txn(
+            conversation, roles = await self._conversations.access_with_members_txn(
                 uow.session, actor, conversation_id
             )
             if key is not None:
                 earlier = await store.by_idempotency(uow.session, actor.user_id, key)
                 if earlier is not None:
                     return self._replay(earlier, conversation_id, body)
-            members = await store.current_members(uow.session, conversation_id)
-            await self._check_may_send_txn(uow, actor, conversation, member, members, body)
+            others = [user_id for user_id in roles if user_id != actor.user_id]
+            await self._check_may_send_txn(uow, actor, conversation, roles, others, body)
             if reply_to is not None:
                 await self._check_reply_txn(uow, conversation_id, reply_to)
             message = await self._write_txn(uow, actor, conversation, body, reply_to, key)
-            await self._usage_txn(uow, actor, conversation, members, body, "delivered")
+            await self._usage_txn(uow, actor, conversation, others, body, "delivered")
             if conversation.kind == "broadcast":
-                await self._copy_to_recipients_txn(uow, actor, members, body)
+                await self._copy_to_recipients_txn(uow, actor, others, body)
             wire = message_wire(message, [])
             await uow.commit()
         return Sent(wire, True)
@@ -119,17 +119,16 @@ class MessageService:
         uow: UnitOfWork,
         actor: Actor,
         conversation: Conversation,
-        member: Member,
-        members: list[Member],
+        roles: dict[str, str],
+        others: list[str],
         body: str,
     ) -> None:
-        if conversation.kind == "broadcast" and member.role != "admin":
+        if conversation.kind == "broadcast" and roles[actor.user_id] != "admin":
             raise AppError(ErrorCode.FORBIDDEN, "Only the sender of a broadcast list posts to it.")
         if conversation.kind != "direct":
             return
-        others = [m.user_id for m in members if m.user_id != actor.user_id]
         if not others or await store.blockers_among(uow.session, actor.user_id, others):
-            await self._usage_txn(uow, actor, conversation, members, body, "not_delivered")
+            await self._usage_txn(uow, actor, conversation, others, body, "not_delivered")
             await uow.commit()
             raise AppError(ErrorCode.NOT_DELIVERED, "Your message was not delivered.")
 
@@ -158,7 +157,7 @@ class MessageService:
         )
         uow.session.add(message)
         await uow.session.flush()
-        await search.index_txn(uow.session, message)
+        await search.index_txn(uow.session, message, new=True)
         await self._announce_txn(uow, "message.created", message, actor.user_id)
         return message
 
@@ -185,7 +184,7 @@ class MessageService:
         uow: UnitOfWork,
         actor: Actor,
         conversation: Conversation,
-        members: list[Member],
+        recipients: list[str],
         body: str,
         status: str,
     ) -> None:
@@ -194,7 +193,7 @@ class MessageService:
                 org_id=actor.org_id,
                 sender_id=actor.user_id,
                 conversation_id=conversation.id,
-                recipients=sum(1 for m in members if m.user_id != actor.user_id),
+                recipients=len(recipients),
                 status=status,
                 size_bytes=len(body.encode()),
                 created_at=self._clock.now(),
@@ -202,11 +201,10 @@ class MessageService:
         )
 
     async def _copy_to_recipients_txn(
-        self, uow: UnitOfWork, actor: Actor, members: list[Member], body: str
+        self, uow: UnitOfWork, actor: Actor, recipients: list[str], body: str
     ) -> None:
         """A broadcast reaches each recipient in their direct chat with the sender, where
         replies stay private."""
-        recipients = [m.user_id for m in members if m.user_id != actor.user_id]
         blockers = await store.blockers_among(uow.session, actor.user_id, recipients)
         for user_id in recipients:
             if user_id in blockers:

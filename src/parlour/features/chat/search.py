@@ -21,11 +21,14 @@ def _dialect(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
 
 
-async def index_txn(session: AsyncSession, message: Message) -> None:
+async def index_txn(session: AsyncSession, message: Message, new: bool = False) -> None:
     """Keeps the SQLite index in step with a message that was written, edited or deleted."""
     if _dialect(session) != "sqlite":
         return
-    await session.execute(text("DELETE FROM messages_fts WHERE rowid = :id"), {"id": message.id})
+    if not new:  # a message just written has no entry yet
+        await session.execute(
+            text("DELETE FROM messages_fts WHERE rowid = :id"), {"id": message.id}
+        )
     if message.body is not None and message.deleted_at is None:
         await session.execute(
             text("INSERT INTO messages_fts(rowid, body) VALUES (:id, :body)"),

@@ -65,6 +65,20 @@ class ConversationService:
             raise not_found("conversation")
         return conversation, member
 
+    async def access_with_members_txn(
+        self, session: AsyncSession, actor: Actor, conversation_id: str
+    ) -> tuple[Conversation, dict[str, str]]:
+        """``access_txn`` plus every current member's role by user id, in one query: for the
+        send path, which needs the audience anyway."""
+        conversation, roles = await store.conversation_with_members(session, conversation_id)
+        if (
+            conversation is None
+            or conversation.org_id != actor.org_id
+            or actor.user_id not in roles
+        ):
+            raise not_found("conversation")
+        return conversation, roles
+
     async def _colleagues_txn(
         self, session: AsyncSession, actor: Actor, user_ids: list[str]
     ) -> list[str]:

@@ -31,6 +31,24 @@ async def current_members(session: AsyncSession, conversation_id: str) -> list[M
     return list(rows)
 
 
+async def conversation_with_members(
+    session: AsyncSession, conversation_id: str
+) -> tuple[Conversation | None, dict[str, str]]:
+    """The conversation and its current members' roles by user id, in one round trip."""
+    rows = await session.execute(
+        select(Conversation, Member.user_id, Member.role)
+        .join(
+            Member,
+            and_(Member.conversation_id == Conversation.id, Member.left_event_id.is_(None)),
+        )
+        .where(Conversation.id == conversation_id)
+    )
+    found = list(rows)
+    if not found:
+        return None, {}
+    return found[0][0], {user_id: role for _conversation, user_id, role in found}
+
+
 async def direct_between(session: AsyncSession, key: str) -> Conversation | None:
     return await session.scalar(select(Conversation).where(Conversation.direct_key == key))
 
