@@ -14,6 +14,7 @@ from parlour.db.uow import Database
 from parlour.features.accounts.profile import ProfileService
 from parlour.features.accounts.service import AccountService
 from parlour.features.analytics.service import AnalyticsService
+from parlour.features.calls.service import CallService
 from parlour.features.chat.events import EventLog
 from parlour.features.chat.messages import MessageService
 from parlour.features.chat.pump import EventPump
@@ -50,17 +51,20 @@ class Container:
     stream: StreamService
     consent: ConsentService
     analytics: AnalyticsService
+    calls: CallService
     jobs: JobRunner
 
     async def start(self) -> None:
         """Background work that runs while the app serves."""
         self.mailer.start()
         await self.pump.start()
+        self.calls.start_sweeper()
         if self.settings.worker_in_process:
             self.jobs.start()
 
     async def close(self) -> None:
         await self.jobs.stop()
+        await self.calls.stop_sweeper()
         await self.pump.stop()
         await self.mailer.stop()
         await self.bus.close()
@@ -108,6 +112,7 @@ async def build_container(settings: Settings, clock: Clock | None = None) -> Con
         stream,
         consent=consent,
         analytics=AnalyticsService(db, clock, consent),
+        calls=CallService(db, clock, events, conversations, settings, secret_key),
         jobs=jobs,
     )
 

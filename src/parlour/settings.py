@@ -67,6 +67,25 @@ class Settings(BaseSettings):
         default=25.0, gt=0, le=300, description="Idle time before a stream heartbeat."
     )
 
+    call_ring_seconds: int = Field(
+        default=45, ge=5, le=300, description="How long a call rings before it counts as missed."
+    )
+    call_mesh_limit: int = Field(
+        default=4, ge=2, le=8, description="Largest call sent browser to browser without an SFU."
+    )
+    ice_stun_urls: list[str] = Field(
+        default_factory=list, description="STUN servers handed to browsers (JSON list)."
+    )
+    ice_turn_urls: list[str] = Field(
+        default_factory=list, description="TURN servers (coturn with a shared secret; JSON list)."
+    )
+    turn_secret: SecretStr | None = Field(
+        default=None, description="coturn's static-auth-secret, to mint TURN credentials."
+    )
+    turn_credential_seconds: int = Field(
+        default=3600, ge=60, le=86400, description="How long minted TURN credentials last."
+    )
+
     worker_in_process: bool = Field(
         default=True, description="Run durable jobs inside `parlour serve` (off: `parlour worker`)."
     )

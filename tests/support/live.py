@@ -46,9 +46,12 @@ class StreamClient:
     def __init__(self, ws: ClientConnection) -> None:
         self.ws = ws
         self.last_event_id = 0
+        self.device_id = ""
 
     async def frame(self, timeout: float = 5) -> dict[str, Any]:
         frame: dict[str, Any] = json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+        if frame.get("type") == "hello":
+            self.device_id = frame["device_id"]
         if "last_event_id" in frame:
             self.last_event_id = frame["last_event_id"]
         elif isinstance(frame.get("id"), int):

@@ -30,6 +30,8 @@ class ErrorCode(StrEnum):
     CONFLICT = "conflict"
     LAST_OWNER = "last_owner"
     NOT_DELIVERED = "not_delivered"
+    CALL_TOO_LARGE = "call_too_large"
+    CALL_STATE = "call_state_conflict"
     INTERNAL = "internal_error"
 
 
@@ -55,6 +57,8 @@ _DEFAULT_STATUS: dict[ErrorCode, int] = {
     ErrorCode.CONFLICT: 409,
     ErrorCode.LAST_OWNER: 409,
     ErrorCode.NOT_DELIVERED: 403,
+    ErrorCode.CALL_TOO_LARGE: 409,
+    ErrorCode.CALL_STATE: 409,
     ErrorCode.INTERNAL: 500,
 }
 

@@ -11,10 +11,12 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from itsdangerous import BadSignature
+from pydantic import ValidationError
 
 from parlour.container import Container
-from parlour.core.errors import ErrorCode
+from parlour.core.errors import AppError, ErrorCode
 from parlour.features.accounts.actor import Actor
+from parlour.features.calls.schemas import SignalFrame
 from parlour.features.chat.stream import StreamSession, error_frame
 from parlour.realtime.bus import Closed, Overflow
 from parlour.web.auth import SESSION_COOKIE, session_signer
@@ -26,6 +28,7 @@ SEND_TIMEOUT = 10.0
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_TOO_SLOW = 4008
+SIGNAL_MAX = 64 * 1024  # a video offer's SDP with many candidates fits well within
 
 
 class Sender:
@@ -98,7 +101,9 @@ async def stream(ws: WebSocket) -> None:
     service = container.stream
     session = await service.open(actor, since)
     try:
-        await sender.send({"type": "hello", "last_event_id": session.last_id})
+        await sender.send(
+            {"type": "hello", "last_event_id": session.last_id, "device_id": session.device_id}
+        )
         async for page in service.replay(session):
             for frame in page:
                 await sender.send(frame)
@@ -153,6 +158,28 @@ async def _listen(ws: WebSocket, sender: Sender, session: StreamSession, c: Cont
         if text is None:
             await sender.send(error_frame(ErrorCode.VALIDATION_FAILED, "Send JSON text frames."))
             continue
-        reply = await c.stream.handle(session, text)
+        if '"call.signal"' in text[:200]:
+            reply = await _relay(session, text, c)
+        else:
+            reply = await c.stream.handle(session, text)
         if reply is not None:
             await sender.send(reply)
+
+
+async def _relay(session: StreamSession, text: str, c: Container) -> dict[str, Any] | None:
+    """An offer, answer or ICE candidate for another leg of a call; errors stay on this
+    connection as an error frame."""
+    if len(text) > SIGNAL_MAX:
+        return error_frame(ErrorCode.PAYLOAD_TOO_LARGE, f"Frames are at most {SIGNAL_MAX} bytes.")
+    try:
+        frame = SignalFrame.model_validate_json(text)
+        await c.calls.relay(
+            session.actor, session.device_id, frame.call_id, frame.to, frame.kind, frame.payload
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "frame"
+        return error_frame(ErrorCode.VALIDATION_FAILED, f"{where}: {first['msg']}")
+    except AppError as exc:
+        return {**error_frame(exc.code, exc.detail), "call_id": frame.call_id}
+    return None

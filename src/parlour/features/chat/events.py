@@ -33,6 +33,11 @@ def user_channel(user_id: str) -> str:
     return f"u:{user_id}"
 
 
+def device_channel(device_id: str) -> str:
+    """One stream connection: where media signalling for the device in a call goes."""
+    return f"d:{device_id}"
+
+
 def message_wire(message: Message, reactions: list[Reaction]) -> dict[str, Any]:
     deleted = message.deleted_at is not None
     summary: dict[str, list[str]] = {}
@@ -110,6 +115,11 @@ class EventLog:
         """Typing and presence go straight to every node, for these conversations' members:
         nothing is stored."""
         body = {**wire, "to": conversation_ids}
+        await self._bus.publish(EPHEMERAL, json.dumps(body, separators=(",", ":")).encode())
+
+    async def publish_to(self, wire: dict[str, Any], channels: list[str]) -> None:
+        """An ephemeral frame for these exact channels (a user's devices, one device)."""
+        body = {**wire, "ch": channels}
         await self._bus.publish(EPHEMERAL, json.dumps(body, separators=(",", ":")).encode())
 
     async def hydrate(

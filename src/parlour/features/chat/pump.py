@@ -97,11 +97,9 @@ class EventPump:
 
     def _pass_on(self, message: Message) -> None:
         wire = json.loads(message.data)
-        targets = wire.pop("to", [])
+        channels = [conversation_channel(c) for c in wire.pop("to", [])] + wire.pop("ch", [])
         data = json.dumps(wire, separators=(",", ":")).encode()
-        self._fanout.deliver_once(
-            [conversation_channel(c) for c in targets], Message("", data, wire)
-        )
+        self._fanout.deliver_once(channels, Message("", data, wire))
 
     async def catch_up(self) -> None:
         while True:

@@ -14,11 +14,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from parlour.core.errors import AppError, ErrorCode
+from parlour.core.ids import new_id
 from parlour.db.uow import Database
 from parlour.features.accounts import store as accounts_store
 from parlour.features.accounts.actor import Actor
 from parlour.features.chat import store
-from parlour.features.chat.events import EventLog, conversation_channel
+from parlour.features.chat.events import EventLog, conversation_channel, device_channel
 from parlour.features.chat.pump import EventPump
 from parlour.features.chat.service import ConversationService
 from parlour.realtime.bus import Subscription
@@ -41,13 +42,17 @@ class StreamSession:
     actor: Actor
     subscription: Subscription
     last_id: int
+    device_id: str = field(default_factory=new_id)
     conversations: set[str] = field(default_factory=set)
 
     def accepts(self, wire: dict[str, Any]) -> bool:
-        """Drops events already sent, and echoes of the user's own typing."""
+        """Drops events already sent, echoes of the user's own typing, and call notices
+        meant for the user's other devices."""
         event_id = wire.get("id")
         if event_id is not None:
             return bool(event_id > self.last_id)
+        if wire.get("except_device") == self.device_id:
+            return False
         sender: str | None = wire.get("data", {}).get("user_id")
         return sender != self.actor.user_id
 
@@ -80,6 +85,7 @@ class StreamService:
             newest = await store.max_event_id(uow.session)
         start = newest if since is None else max(0, min(since, newest))
         session = StreamSession(actor, subscription, start)
+        await subscription.listen(device_channel(session.device_id))
         session.conversations = {c[2:] for c in channels if c.startswith("c:")}
         if await self._presence.connected(actor.user_id):
             await self._announce_presence(session, "online")

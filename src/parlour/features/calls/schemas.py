@@ -1,0 +1,91 @@
+"""Wire schemas of calls."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from parlour.features.accounts.schemas import Input
+
+Short = Annotated[str, StringConstraints(strip_whitespace=True, max_length=60)]
+DeviceId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
+
+
+class ClientFacts(Input):
+    """What the client tells about itself, for the call detail record."""
+
+    endpoint_version: Short | None = None
+    device: Short | None = None
+    os: Short | None = None
+    browser: Short | None = None
+    language: Annotated[str, StringConstraints(max_length=35)] | None = None
+
+
+class CallIn(Input):
+    conversation_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    media: Literal["audio", "video"] = "video"
+    device_id: DeviceId = Field(description="The stream connection's device id (from hello).")
+    client: ClientFacts = Field(default_factory=ClientFacts)
+
+
+class AnswerIn(Input):
+    device_id: DeviceId
+    client: ClientFacts = Field(default_factory=ClientFacts)
+
+
+class HangupIn(Input):
+    reason: Literal["hangup", "network"] = "hangup"
+
+
+class QualityIn(Input):
+    packet_loss_pct: float | None = Field(default=None, ge=0, le=100)
+    jitter_ms: float | None = Field(default=None, ge=0, le=60_000)
+    round_trip_ms: float | None = Field(default=None, ge=0, le=60_000)
+    bitrate_kbps: float | None = Field(default=None, ge=0, le=1_000_000)
+    frames_decoded: int | None = Field(default=None, ge=0)
+
+
+class ParticipantOut(BaseModel):
+    user_id: str | None
+    display_name: str
+    role: str
+    state: str
+
+
+class CallOut(BaseModel):
+    id: str
+    conversation_id: str | None
+    caller_id: str | None
+    media: str
+    state: str
+    outcome: str | None
+    created_at: datetime
+    connected_at: datetime | None
+    ended_at: datetime | None
+    duration_seconds: float
+    participants: list[ParticipantOut]
+
+
+class IceServer(BaseModel):
+    urls: list[str]
+    username: str | None = None
+    credential: str | None = None
+
+
+class IceOut(BaseModel):
+    ice_servers: list[IceServer]
+    mesh_limit: int
+
+
+class SignalFrame(BaseModel):
+    """A client's stream frame carrying an offer, answer or ICE candidate to one participant."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["call.signal"]
+    call_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    to: Annotated[str, StringConstraints(min_length=1, max_length=80)]
+    kind: Literal["offer", "answer", "ice", "renegotiate"]
+    payload: dict[str, Any] = Field(default_factory=dict)

@@ -1,0 +1,82 @@
+"""Queries of calls and their records. Stores never commit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from parlour.features.calls.models import Call, Guest, Participant
+from parlour.features.calls.state import ACTIVE, WAITING
+
+LIVE_LEGS = tuple(s.value for s in ACTIVE | WAITING)
+
+
+async def call_by_id(session: AsyncSession, call_id: str) -> Call | None:
+    return await session.get(Call, call_id)
+
+
+async def participants(session: AsyncSession, call_id: str) -> list[Participant]:
+    rows = await session.scalars(
+        select(Participant).where(Participant.call_id == call_id).order_by(Participant.id)
+    )
+    return list(rows)
+
+
+async def busy_among(session: AsyncSession, user_ids: Sequence[str]) -> set[str]:
+    """Who is already ringing or talking in a call that has not ended."""
+    if not user_ids:
+        return set()
+    rows = await session.scalars(
+        select(Participant.user_id)
+        .join(Call, Call.id == Participant.call_id)
+        .where(
+            Participant.user_id.in_(list(user_ids)),
+            Participant.state.in_(LIVE_LEGS),
+            Call.state != "ended",
+        )
+    )
+    return {r for r in rows if r is not None}
+
+
+async def ringing_due(session: AsyncSession, now: datetime, limit: int = 100) -> list[str]:
+    """Calls whose ringing time is over while some leg still rings."""
+    rows = await session.scalars(
+        select(Call.id)
+        .join(Participant, Participant.call_id == Call.id)
+        .where(
+            Call.state != "ended",
+            Call.ring_until <= now,
+            Participant.state.in_([s.value for s in WAITING]),
+        )
+        .distinct()
+        .limit(limit)
+    )
+    return list(rows)
+
+
+async def calls_of(
+    session: AsyncSession,
+    user_id: str,
+    conversation_id: str | None,
+    before: datetime | None,
+    limit: int,
+) -> list[Call]:
+    query = (
+        select(Call)
+        .join(Participant, Participant.call_id == Call.id)
+        .where(Participant.user_id == user_id)
+        .order_by(Call.created_at.desc())
+        .limit(limit)
+    )
+    if conversation_id is not None:
+        query = query.where(Call.conversation_id == conversation_id)
+    if before is not None:
+        query = query.where(Call.created_at < before)
+    return list((await session.scalars(query)).unique())
+
+
+async def guest_by_digest(session: AsyncSession, digest: str) -> Guest | None:
+    return await session.scalar(select(Guest).where(Guest.token_digest == digest))

@@ -1,0 +1,285 @@
+"""Calls through the public API and the stream: ringing on every device, answering on one,
+signalling between legs only, and the call detail record."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from datetime import timedelta
+
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import select
+
+from parlour.container import Container
+from parlour.core.clock import FixedClock
+from parlour.features.calls.models import Participant, Quality
+from parlour.settings import Settings
+from tests.support.live import serving, stream
+from tests.support.world import Person, direct, instance_owner, member, second_org, token_for
+
+CHROME = {
+    "endpoint_version": "web 0.1.0",
+    "device": "desktop",
+    "os": "Linux",
+    "browser": "Chrome 156",
+    "language": "en-GB",
+}
+
+
+async def start_call(a: Person, cid: str, device: str, media: str = "video") -> dict[str, object]:
+    response = await a.http.post(
+        "/api/v1/calls",
+        json={"conversation_id": cid, "media": media, "device_id": device, "client": CHROME},
+    )
+    assert response.status_code == 201, response.text
+    call: dict[str, object] = response.json()
+    return call
+
+
+async def accept(b: Person, call_id: object, device: str) -> dict[str, object]:
+    response = await b.http.post(
+        f"/api/v1/calls/{call_id}/accept", json={"device_id": device, "client": CHROME}
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, object] = response.json()
+    return body
+
+
+async def two(app: FastAPI, container: Container) -> tuple[Person, Person, str]:
+    a = await instance_owner(app, container)
+    b = await member(app, a)
+    return a, b, await direct(a, b)
+
+
+@pytest.mark.promise("P-CALL-2")
+async def test_a_call_rings_everywhere_is_answered_once_and_leaves_a_full_record(
+    app: FastAPI, container: Container, clock: FixedClock
+) -> None:
+    a, b, cid = await two(app, container)
+    a_token, b_token = await token_for(a), await token_for(b)
+    async with (
+        serving(app) as address,
+        stream(address, a_token) as caller,
+        stream(address, b_token) as phone,
+        stream(address, b_token) as laptop,
+    ):
+        call = await start_call(a, cid, caller.device_id)
+        for device in (phone, laptop):
+            ring = await device.until("call.incoming")
+            assert ring["data"]["call_id"] == call["id"]
+            assert ring["data"]["media"] == "video"
+        await accept(b, call["id"], laptop.device_id)
+        assert (await phone.until("call.answered_elsewhere"))["data"]["by"] == b.id
+        assert (await caller.until("call.accepted"))["data"]["by"] == b.id
+        await laptop.nothing_more("call.answered_elsewhere")
+
+        await caller.send(
+            {
+                "type": "call.signal",
+                "call_id": call["id"],
+                "to": b.id,
+                "kind": "offer",
+                "payload": {"sdp": "v=0 offer"},
+            }
+        )
+        offer = await laptop.until("call.signal")
+        assert offer["data"]["payload"] == {"sdp": "v=0 offer"}
+        assert offer["data"]["from"] == a.id
+        await phone.nothing_more("call.signal")
+        await laptop.send(
+            {
+                "type": "call.signal",
+                "call_id": call["id"],
+                "to": a.id,
+                "kind": "answer",
+                "payload": {"sdp": "v=0 answer"},
+            }
+        )
+        assert (await caller.until("call.signal"))["data"]["kind"] == "answer"
+
+        for person in (a, b):
+            assert (await person.http.post(f"/api/v1/calls/{call['id']}/connected")).is_success
+        await caller.until("call.connected")
+        clock.advance(timedelta(seconds=42))
+        ended = (await b.http.post(f"/api/v1/calls/{call['id']}/hangup", json={})).json()
+        assert ended["state"] == "ended" and ended["outcome"] == "completed"
+        assert ended["duration_seconds"] == 42
+        assert (await caller.until("call.ended"))["data"]["outcome"] == "completed"
+        entry = await caller.until("call.ended")
+        assert entry["conversation_id"] == cid and entry["id"] > 0, "a durable chat entry"
+
+    async with container.db.transaction() as uow:
+        parts = {p.user_id: p for p in await uow.session.scalars(select(Participant))}
+    assert set(parts) == {a.id, b.id}
+    callee = parts[b.id]
+    assert callee.user_name == b.email and callee.display_name
+    assert callee.ip_address == "203.0.113.57"
+    assert (callee.browser, callee.os, callee.language) == ("Chrome 156", "Linux", "en-GB")
+    assert callee.endpoint_type == "web" and callee.endpoint_version == "web 0.1.0"
+    assert callee.disconnect == "hangup" and parts[a.id].disconnect == "ended"
+    assert callee.joined_at is not None and callee.left_at is not None
+
+
+@pytest.mark.promise("P-ANA-2")
+async def test_quality_is_stored_under_a_pseudonym(app: FastAPI, container: Container) -> None:
+    a, b, cid = await two(app, container)
+    call = await start_call(a, cid, "a" * 32)
+    await accept(b, call["id"], "b" * 32)
+    report = {
+        "packet_loss_pct": 0.4,
+        "jitter_ms": 3.5,
+        "round_trip_ms": 21.0,
+        "bitrate_kbps": 1450.0,
+        "frames_decoded": 1200,
+    }
+    response = await b.http.post(f"/api/v1/calls/{call['id']}/quality", json=report)
+    assert response.status_code == 204
+    bad = await b.http.post(f"/api/v1/calls/{call['id']}/quality", json={"jitter_ms": -1})
+    assert bad.status_code == 422 and bad.json()["code"] == "validation_failed"
+    async with container.db.transaction() as uow:
+        rows = list(await uow.session.scalars(select(Quality)))
+    assert len(rows) == 1 and rows[0].frames_decoded == 1200
+    assert b.id not in rows[0].pseudonym and rows[0].pseudonym != b.id
+
+
+@pytest.mark.parametrize("how", ["decline", "timeout", "cancel"])
+async def test_unanswered_calls_end_in_the_right_state_and_show_in_the_chat(
+    app: FastAPI, container: Container, clock: FixedClock, how: str
+) -> None:
+    a, b, cid = await two(app, container)
+    async with serving(app) as address, stream(address, await token_for(b)) as bob:
+        call = await start_call(a, cid, "a" * 32)
+        await bob.until("call.incoming")
+        if how == "decline":
+            await b.http.post(f"/api/v1/calls/{call['id']}/decline")
+        elif how == "cancel":
+            await a.http.post(f"/api/v1/calls/{call['id']}/hangup", json={})
+        else:
+            clock.advance(timedelta(seconds=44))
+            assert await container.calls.expire_due() == 0, "still ringing before the limit"
+            clock.advance(timedelta(seconds=2))
+            await container.calls.expire_due()
+        expected = {"decline": "declined", "timeout": "missed", "cancel": "cancelled"}[how]
+        entry = await bob.until("call.ended")
+        while "id" not in entry:
+            entry = await bob.until("call.ended")
+        assert entry["data"]["outcome"] == expected
+    record = (await a.http.get(f"/api/v1/calls/{call['id']}")).json()
+    assert record["outcome"] == expected and record["duration_seconds"] == 0
+    history = (await b.http.get("/api/v1/calls", params={"conversation_id": cid})).json()
+    assert [c["id"] for c in history] == [call["id"]]
+
+
+async def test_a_busy_callee_ends_the_call_as_busy(app: FastAPI, container: Container) -> None:
+    a = await instance_owner(app, container)
+    b, c = await member(app, a), await member(app, a)
+    first = await start_call(b, await direct(b, c), "b" * 32)
+    assert first["state"] == "ringing"
+    second = await start_call(a, await direct(a, b), "a" * 32)
+    assert second["state"] == "ended" and second["outcome"] == "busy"
+
+
+@pytest.mark.promise("P-MSG-6")
+async def test_a_blocked_caller_learns_only_not_delivered(
+    app: FastAPI, container: Container
+) -> None:
+    a, b, cid = await two(app, container)
+    assert (await b.http.put(f"/api/v1/me/blocks/{a.id}")).status_code == 204
+    async with serving(app) as address, stream(address, await token_for(b)) as bob:
+        response = await a.http.post(
+            "/api/v1/calls", json={"conversation_id": cid, "device_id": "a" * 32}
+        )
+        assert response.status_code == 403
+        assert response.json()["code"] == "not_delivered"
+        assert "block" not in response.text.lower()
+        await bob.nothing_more("call.incoming")
+
+
+async def test_signalling_passes_only_between_active_legs(
+    app: FastAPI, container: Container
+) -> None:
+    a, b, cid = await two(app, container)
+    c = await member(app, a)
+    async with (
+        serving(app) as address,
+        stream(address, await token_for(a)) as alice,
+        stream(address, await token_for(b)) as bob,
+        stream(address, await token_for(c)) as carol,
+    ):
+        call = await start_call(a, cid, alice.device_id)
+        frame = {"type": "call.signal", "call_id": call["id"], "to": b.id, "kind": "offer"}
+        await alice.send(frame)
+        error = await alice.until("error")
+        assert error["code"] == "call_state_conflict", "bob has not answered yet"
+        await carol.send({**frame, "to": a.id})
+        assert (await carol.until("error"))["code"] == "not_found"
+        await bob.send({**frame, "kind": "nonsense"})
+        assert (await bob.until("error"))["code"] == "validation_failed"
+        await bob.send('{"type": "call.signal", "call_id": ')
+        assert (await bob.until("error"))["code"] == "validation_failed"
+        await bob.nothing_more("call.signal")
+        await bob.send({"type": "ping"})
+        assert (await bob.until("pong"))["type"] == "pong", "the connection survives"
+
+
+async def test_a_call_larger_than_the_mesh_limit_is_refused_clearly(
+    app: FastAPI, container: Container
+) -> None:
+    a = await instance_owner(app, container)
+    others = [await member(app, a) for _ in range(4)]
+    group = await a.http.post(
+        "/api/v1/conversations",
+        json={"kind": "group", "name": "Five", "member_ids": [p.id for p in others]},
+    )
+    response = await a.http.post(
+        "/api/v1/calls", json={"conversation_id": group.json()["id"], "device_id": "a" * 32}
+    )
+    assert response.status_code == 409
+    assert response.json()["code"] == "call_too_large"
+    assert "SFU" in response.json()["detail"]
+
+
+@pytest.mark.promise("P-ADM-3")
+async def test_another_organisation_cannot_see_a_call(app: FastAPI, container: Container) -> None:
+    a, _b, cid = await two(app, container)
+    call = await start_call(a, cid, "a" * 32)
+    outsider = await second_org(app, a)
+    for path in ("", "/accept", "/decline", "/hangup", "/connected"):
+        method = outsider.http.get if path == "" else outsider.http.post
+        kwargs = {} if path == "" else {"json": {"device_id": "c" * 32}}
+        response = await method(f"/api/v1/calls/{call['id']}{path}", **kwargs)  # type: ignore[operator]
+        assert response.status_code in (404, 422), (path, response.text)
+        if response.status_code == 422:
+            continue
+        assert response.json()["code"] == "not_found"
+
+
+async def test_turn_credentials_are_minted_per_user_and_expire(
+    tmp_path: object, database_url: str, clock: FixedClock
+) -> None:
+    from parlour.app import create_app
+
+    settings = Settings(
+        data_dir=tmp_path,  # type: ignore[arg-type]
+        database_url=database_url,
+        secret_key="test-secret-key-that-is-long-enough-0123456789",
+        password_time_cost=1,
+        password_memory_cost=1024,
+        ice_stun_urls=["stun:stun.example.org:3478"],
+        ice_turn_urls=["turn:turn.example.org:3478?transport=udp"],
+        turn_secret="coturn-shared-secret",
+        turn_credential_seconds=600,
+    )
+    app = create_app(settings, clock)
+    async with app.router.lifespan_context(app):
+        a = await instance_owner(app, app.state.container)
+        body = (await a.http.get("/api/v1/calls/ice")).json()
+    stun, turn = body["ice_servers"]
+    assert stun == {"urls": ["stun:stun.example.org:3478"], "username": None, "credential": None}
+    expiry, user = turn["username"].split(":")
+    assert user == a.id and int(expiry) == int(clock.now().timestamp()) + 600
+    digest = hmac.new(b"coturn-shared-secret", turn["username"].encode(), hashlib.sha1).digest()
+    assert turn["credential"] == base64.b64encode(digest).decode()
+    assert body["mesh_limit"] == 4
