@@ -3,7 +3,7 @@
 
 import { Api, signIn } from "./api.js";
 import { Composer } from "./composer.js";
-import { h, snippet } from "./dom.js";
+import { h, plainText, snippet } from "./dom.js";
 import { renderList, renderResults } from "./list.js";
 import { Menus } from "./menus.js";
 import { NewChat } from "./newchat.js";
@@ -64,7 +64,7 @@ export class App {
     });
     this.stream = new Stream({
       onEvent: (frame) => this.event(frame),
-      onReady: () => this.firstReady?.(),
+      onReady: () => this.ready(),
       onStatus: (state) => this.status(state),
       onSignedOut: signIn,
     });
@@ -88,6 +88,12 @@ export class App {
     history.replaceState({ chat: initial || null }, "", location.pathname);
     if (initial) await this.open(initial);
     else this.showList();
+  }
+
+  // Presence is not replayed after a drop, so it is asked for again.
+  ready() {
+    this.firstReady?.();
+    if (this.loaded) this.loadPresence();
   }
 
   bind() {
@@ -157,7 +163,9 @@ export class App {
     const task = wait(50)
       .then(() => this.api.get(`/conversations/${id}`))
       .then((c) => this.added(c))
-      .catch(() => this.removed(id))
+      .catch((err) => {
+        if (err.status === 404) this.removed(id); // left it, or it is gone
+      })
       .finally(() => this.refreshing.delete(id));
     this.refreshing.set(id, task);
     return task;
@@ -314,7 +322,7 @@ export class App {
     if (isNew) c.last_message = m;
     const viewing = this.thread !== null && this.current === c.id;
     if (viewing && this.thread.upsert(m) && m.sender_id !== this.me) {
-      this.announce(`${this.nameOf(m.sender_id)}: ${m.deleted ? "deleted message" : snippet(m.body, 140)}`);
+      this.announce(`${this.nameOf(m.sender_id)}: ${m.deleted ? "deleted message" : snippet(plainText(m), 140)}`);
       this.stopTyping(m.sender_id);
     }
     const seen = viewing && document.visibilityState === "visible";
@@ -403,6 +411,10 @@ export class App {
 
   renderList() {
     renderList(this, this.els.conversations, this.els["list-empty"]);
+    let elsewhere = 0;
+    for (const c of this.conversations.values()) if (c.id !== this.current) elsewhere += c.unread;
+    this.els.back.textContent = elsewhere ? `‹ Chats (${elsewhere})` : "‹ Chats";
+    this.els.back.setAttribute("aria-label", `Back to conversations${elsewhere ? `, ${elsewhere} unread` : ""}`);
   }
 
   renderHeader() {

@@ -3,7 +3,7 @@
 // Errors are shown beside it and the draft stays.
 
 import { ApiError } from "./api.js";
-import { randomKey, snippet } from "./dom.js";
+import { plainText, randomKey, snippet } from "./dom.js";
 
 const TYPING_EVERY = 2500;
 
@@ -70,7 +70,7 @@ export class Composer {
     if (this.mode?.kind === "edit") this.cancel();
     this.mode = { kind: "reply", message: m };
     const who = m.sender_id === this.app.me ? "yourself" : this.app.nameOf(m.sender_id);
-    this.els.contextText.textContent = `Replying to ${who}: ${snippet(m.body, 60)}`;
+    this.els.contextText.textContent = `Replying to ${who}: ${snippet(plainText(m), 60)}`;
     this.els.context.hidden = false;
     this.els.input.focus();
   }

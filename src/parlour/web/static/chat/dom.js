@@ -53,6 +53,13 @@ function linkTo(el, href) {
   el.target = "_blank";
 }
 
+// The words of a message without its formatting marks, for previews and quotes.
+export function plainText(m) {
+  if (m.html === null || m.html === undefined) return m.body || "";
+  const parsed = new DOMParser().parseFromString(`<body>${m.html.replace(/<br>/g, " ")}</body>`, "text/html");
+  return parsed.body.textContent || "";
+}
+
 export function randomKey() {
   const bytes = crypto.getRandomValues(new Uint8Array(16));
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");

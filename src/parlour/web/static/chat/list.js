@@ -1,6 +1,6 @@
 // The conversation list: newest activity first, unread counts, last message, presence.
 
-import { h, shortTime, snippet } from "./dom.js";
+import { h, plainText, shortTime, snippet } from "./dom.js";
 
 export function renderList(app, target, empty) {
   const conversations = [...app.conversations.values()].sort(byActivity);
@@ -60,7 +60,7 @@ function preview(app, c) {
   const m = c.last_message;
   if (!m) return c.kind === "direct" ? "No messages yet" : `${c.members.length} members`;
   const who = m.sender_id === app.me ? "You: " : c.kind === "direct" ? "" : `${app.nameOf(m.sender_id)}: `;
-  return who + (m.deleted ? "Message deleted" : snippet(m.body, 60));
+  return who + (m.deleted ? "Message deleted" : snippet(plainText(m), 60));
 }
 
 export function renderResults(app, target, results, query) {
@@ -86,7 +86,7 @@ export function renderResults(app, target, results, query) {
             },
           },
           h("span", { class: "name", text: where }),
-          h("span", { class: "preview", text: `${app.nameOf(m.sender_id)}: ${snippet(m.body, 90)}` }),
+          h("span", { class: "preview", text: `${app.nameOf(m.sender_id)}: ${snippet(plainText(m), 90)}` }),
         ),
       );
     }),

@@ -2,7 +2,7 @@
 // actions (reply, react, edit, delete). Messages are keyed by id, so a message that arrives
 // twice (history and live, or a replay) is shown once, updated in place.
 
-import { clock, h, safeFragment, snippet } from "./dom.js";
+import { clock, h, plainText, safeFragment, snippet } from "./dom.js";
 
 const PAGE = 40;
 const QUICK = ["👍", "❤️", "😂", "🎉", "😮", "🙏"];
@@ -21,16 +21,29 @@ export class Thread {
     this.readTimer = null;
     els.list.replaceChildren();
     els.state.textContent = "";
+    this.stuck = true; // following the newest message
     this.onScroll = () => {
+      this.stuck = this.atBottom();
       if (els.scroller.scrollTop < 150) this.loadOlder();
     };
     els.scroller.addEventListener("scroll", this.onScroll, { passive: true });
+    // When the view shrinks (a reply bar, a phone's keyboard), the newest stays in sight.
+    this.resized = new ResizeObserver(() => {
+      if (this.stuck) els.scroller.scrollTop = els.scroller.scrollHeight;
+    });
+    this.resized.observe(els.scroller);
   }
 
   close() {
     this.closed = true;
     clearTimeout(this.readTimer);
+    this.resized.disconnect();
     this.els.scroller.removeEventListener("scroll", this.onScroll);
+  }
+
+  atBottom() {
+    const s = this.els.scroller;
+    return s.scrollHeight - s.scrollTop - s.clientHeight < 120;
   }
 
   // -- history ---------------------------------------------------------------------------
@@ -84,7 +97,7 @@ export class Thread {
       return false;
     }
     const s = this.els.scroller;
-    const atBottom = s.scrollHeight - s.scrollTop - s.clientHeight < 120;
+    const atBottom = this.atBottom();
     this.insert(this.render(m), m.id);
     if (atBottom || m.sender_id === this.app.me) s.scrollTop = s.scrollHeight;
     this.scheduleRead();
@@ -178,7 +191,7 @@ export class Thread {
   quote(id) {
     const target = this.messages.get(id);
     let text = "An earlier message";
-    if (target) text = target.deleted ? "A deleted message" : snippet(target.body, 100);
+    if (target) text = target.deleted ? "A deleted message" : snippet(plainText(target), 100);
     return h(
       "button",
       {
