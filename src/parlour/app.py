@@ -19,6 +19,7 @@ from parlour.features.consent import pages as consent_pages
 from parlour.features.consent import routes as consent_routes
 from parlour.features.orgs.pages import router as orgs_pages_router
 from parlour.features.orgs.routes import router as orgs_router
+from parlour.features.privacy.routes import router as privacy_router
 from parlour.settings import Settings
 from parlour.web import pages, problems
 from parlour.web.middleware import AccessLog, SecurityHeaders
@@ -48,6 +49,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     pages.install(app)
     app.include_router(accounts_router)
     app.include_router(orgs_router)
+    app.include_router(privacy_router)
     app.include_router(chat_router)
     app.include_router(calls_router)
     app.include_router(stream_router)

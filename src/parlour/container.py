@@ -10,6 +10,7 @@ from parlour.core.clock import Clock, SystemClock
 from parlour.core.ids import new_id
 from parlour.core.passwords import Passwords
 from parlour.db.engine import check_reachable, create_engine
+from parlour.db.models import Base
 from parlour.db.uow import Database
 from parlour.features.accounts.profile import ProfileService
 from parlour.features.accounts.service import AccountService
@@ -23,6 +24,9 @@ from parlour.features.chat.social import SocialService
 from parlour.features.chat.stream import StreamService
 from parlour.features.consent.service import ConsentService
 from parlour.features.orgs.service import OrgService
+from parlour.features.privacy.erasure import ErasureService
+from parlour.features.privacy.export import ExportService
+from parlour.features.privacy.holds import HoldService
 from parlour.jobs.runner import JobRunner, JobSettings
 from parlour.mail.service import Mailer, make_mailer
 from parlour.realtime.bus import MemoryPubSub, PubSub
@@ -53,6 +57,9 @@ class Container:
     analytics: AnalyticsService
     calls: CallService
     jobs: JobRunner
+    exports: ExportService
+    erasure: ErasureService
+    holds: HoldService
 
     async def start(self) -> None:
         """Background work that runs while the app serves."""
@@ -92,6 +99,8 @@ async def build_container(settings: Settings, clock: Clock | None = None) -> Con
     messages = MessageService(db, clock, events, conversations)
     social = SocialService(db, clock)
     pump = EventPump(db, bus, events)
+    privacy = (db, clock, blobs, jobs, mailer, accounts, settings)
+    erasure = ErasureService(*privacy, Base.metadata)
     stream = StreamService(db, pump, events, conversations, presence, settings.stream_queue)
     consent = ConsentService(db, clock)
     return Container(
@@ -114,6 +123,9 @@ async def build_container(settings: Settings, clock: Clock | None = None) -> Con
         analytics=AnalyticsService(db, clock, consent),
         calls=CallService(db, clock, events, conversations, settings, secret_key),
         jobs=jobs,
+        exports=ExportService(*privacy, Base.metadata),
+        erasure=erasure,
+        holds=HoldService(db, clock, erasure),
     )
 
 

@@ -137,6 +137,8 @@ class Personal:
     subject: str = "user"
     description: str = ""
     exported: bool = True
+    shared: bool = False
+    blob: str | None = None
 
     def __post_init__(self) -> None:
         unknown = [p for p in self.purposes if p not in PURPOSES]
@@ -151,10 +153,19 @@ class NotPersonal:
 
 @dataclass(frozen=True)
 class Subject:
-    """Ties a table's rows to the person they are about, through one column."""
+    """Ties a table's rows to the person they are about, through one column.
+
+    ``grants``: a membership table's column naming the shared space (a conversation) whose rows
+    its subject may read. ``shared_via``: a dotted foreign-key path from this table to such a
+    space; members of it may read the row's ``shared`` columns. ``about``: a column naming
+    another person the row is about, who may read its ``shared`` columns too.
+    """
 
     kind: str
     ref: str
+    grants: str | None = None
+    shared_via: str | None = None
+    about: str | None = None
 
 
 def personal(
@@ -165,11 +176,18 @@ def personal(
     subject: str = "user",
     description: str = "",
     exported: bool = True,
+    shared: bool = False,
+    blob: str | None = None,
 ) -> dict[str, Any]:
-    """Column ``info=`` for a value that is about a person."""
+    """Column ``info=`` for a value that is about a person.
+
+    ``shared``: the value is part of a communication, so the other people in it (or the person
+    the row is about) get it in their export. ``blob``: the value is the key of a blob stored
+    under this prefix, which belongs to the same subject.
+    """
     return {
         DATAMAP_KEY: Personal(
-            category, purposes, retention, erasure, subject, description, exported
+            category, purposes, retention, erasure, subject, description, exported, shared, blob
         )
     }
 
@@ -179,6 +197,13 @@ def not_personal(reason: str) -> dict[str, Any]:
     return {DATAMAP_KEY: NotPersonal(reason)}
 
 
-def subject_table(kind: str, ref: str) -> dict[str, Any]:
+def subject_table(
+    kind: str,
+    ref: str,
+    *,
+    grants: str | None = None,
+    shared_via: str | None = None,
+    about: str | None = None,
+) -> dict[str, Any]:
     """Table ``info=`` naming the column that ties each row to its data subject."""
-    return {SUBJECT_KEY: Subject(kind, ref)}
+    return {SUBJECT_KEY: Subject(kind, ref, grants, shared_via, about)}

@@ -32,6 +32,8 @@ class ErrorCode(StrEnum):
     NOT_DELIVERED = "not_delivered"
     CALL_TOO_LARGE = "call_too_large"
     CALL_STATE = "call_state_conflict"
+    EXPORT_NOT_READY = "export_not_ready"
+    EXPORT_EXPIRED = "export_expired"
     INTERNAL = "internal_error"
 
 
@@ -59,6 +61,8 @@ _DEFAULT_STATUS: dict[ErrorCode, int] = {
     ErrorCode.NOT_DELIVERED: 403,
     ErrorCode.CALL_TOO_LARGE: 409,
     ErrorCode.CALL_STATE: 409,
+    ErrorCode.EXPORT_NOT_READY: 409,
+    ErrorCode.EXPORT_EXPIRED: 410,
     ErrorCode.INTERNAL: 500,
 }
 

@@ -7,6 +7,7 @@ from parlour.features.calls import models as calls_models
 from parlour.features.chat import models as chat_models
 from parlour.features.consent import models as consent_models
 from parlour.features.orgs import models as orgs_models
+from parlour.features.privacy import models as privacy_models
 from parlour.jobs import models as jobs_models
 from parlour.mail import models as mail_models
 
@@ -20,4 +21,5 @@ __all__ = [
     "jobs_models",
     "mail_models",
     "orgs_models",
+    "privacy_models",
 ]

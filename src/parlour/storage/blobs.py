@@ -5,8 +5,12 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shutil
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Protocol
+
+CHUNK = 256 * 1024
 
 _KEY = re.compile(r"^[a-z]+/[0-9a-f]{32}\.[a-z0-9]{2,5}$")
 
@@ -16,6 +20,8 @@ class BlobStore(Protocol):
     async def get(self, key: str) -> bytes | None: ...
     async def delete(self, key: str) -> None: ...
     async def keys(self, prefix: str) -> list[str]: ...
+    async def put_file(self, key: str, source: Path) -> None: ...
+    def chunks(self, key: str) -> AsyncIterator[bytes]: ...
 
 
 def check_key(key: str) -> str:
@@ -60,3 +66,28 @@ class FileBlobStore:
         return sorted(
             f"{prefix}/{p.name}" for p in folder.iterdir() if not p.name.endswith(".partial")
         )
+
+    async def put_file(self, key: str, source: Path) -> None:
+        """Stores a file that was written elsewhere (a large export) without reading it whole;
+        the source is moved, or copied and removed."""
+        await asyncio.to_thread(self._put_file, self._path(key), source)
+
+    @staticmethod
+    def _put_file(path: Path, source: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(path.suffix + ".partial")
+        try:
+            os.replace(source, partial)
+        except OSError:
+            shutil.copyfile(source, partial)
+            source.unlink()
+        os.replace(partial, path)
+
+    async def chunks(self, key: str) -> AsyncIterator[bytes]:
+        """The blob in pieces, for streaming it to a client with flat memory."""
+        handle = await asyncio.to_thread(self._path(key).open, "rb")
+        try:
+            while chunk := await asyncio.to_thread(handle.read, CHUNK):
+                yield chunk
+        finally:
+            handle.close()

@@ -74,7 +74,13 @@ class User(Base):
         String(120), info=_profile("user.contact.city", "helps colleagues find your time zone")
     )
     avatar_key: Mapped[str | None] = mapped_column(
-        String(64), info=_profile("user.biometric.photo", "key of your profile picture blob")
+        String(64),
+        info=personal(
+            "user.biometric.photo",
+            *PROFILE,
+            blob="avatars",
+            description="key of your profile picture blob",
+        ),
     )
     created_at: Mapped[datetime] = mapped_column(
         info=_profile("user.account.metadata", "when the account was made")

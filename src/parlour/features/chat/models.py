@@ -29,7 +29,7 @@ class Conversation(Base):
     __tablename__ = "conversations"
     __table_args__ = (
         UniqueConstraint("direct_key", name="uq_conversations_direct_key"),
-        {"info": subject_table("user", "created_by")},
+        {"info": subject_table("user", "created_by", shared_via="id")},
     )
 
     id: Mapped[str] = id_column()
@@ -45,6 +45,7 @@ class Conversation(Base):
             "user.content.conversation_name",
             *CONVERSATION,
             erasure=Erasure.KEEP,
+            shared=True,
             description="name a member gave a group; kept for the other members",
         ),
     )
@@ -59,7 +60,7 @@ class Conversation(Base):
     )
     created_by: Mapped[str | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"),
-        info=personal("user.unique_id", *CONVERSATION, erasure=Erasure.NULL),
+        info=personal("user.unique_id", *CONVERSATION, erasure=Erasure.NULL, shared=True),
     )
     created_at: Mapped[datetime] = mapped_column(info=not_personal("when it was started"))
     last_event_id: Mapped[int] = mapped_column(
@@ -71,7 +72,11 @@ class Member(Base):
     __tablename__ = "conversation_members"
     __table_args__ = (
         Index("ix_conversation_members_user", "user_id", "conversation_id"),
-        {"info": subject_table("user", "user_id")},
+        {
+            "info": subject_table(
+                "user", "user_id", grants="conversation_id", shared_via="conversation_id"
+            )
+        },
     )
 
     conversation_id: Mapped[str] = mapped_column(
@@ -82,16 +87,19 @@ class Member(Base):
     user_id: Mapped[str] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"),
         primary_key=True,
-        info=personal("user.unique_id", *CONVERSATION),
+        info=personal("user.unique_id", *CONVERSATION, shared=True),
     )
     role: Mapped[str] = mapped_column(
-        String(12), info=personal("user.account.role", *CONVERSATION, description="admin or member")
+        String(12),
+        info=personal(
+            "user.account.role", *CONVERSATION, shared=True, description="admin or member"
+        ),
     )
     joined_event_id: Mapped[int] = mapped_column(
-        BigInteger, info=personal("user.account.metadata", *CONVERSATION)
+        BigInteger, info=personal("user.account.metadata", *CONVERSATION, shared=True)
     )
     left_event_id: Mapped[int | None] = mapped_column(
-        BigInteger, info=personal("user.account.metadata", *CONVERSATION)
+        BigInteger, info=personal("user.account.metadata", *CONVERSATION, shared=True)
     )
     read_message_id: Mapped[int] = mapped_column(
         BigInteger,
@@ -99,6 +107,7 @@ class Member(Base):
         info=personal(
             "user.behavior.read_receipt",
             *CONVERSATION,
+            shared=True,
             description="the newest message you have read, shown to the other members",
         ),
     )
@@ -109,7 +118,7 @@ class Message(Base):
     __table_args__ = (
         Index("ix_messages_conversation", "conversation_id", "id"),
         UniqueConstraint("sender_id", "idempotency_key", name="uq_messages_idempotency"),
-        {"info": subject_table("user", "sender_id")},
+        {"info": subject_table("user", "sender_id", shared_via="conversation_id")},
     )
 
     id: Mapped[int] = mapped_column(
@@ -120,7 +129,7 @@ class Message(Base):
     )
     sender_id: Mapped[str | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"),
-        info=personal("user.unique_id", *CONVERSATION, erasure=Erasure.PSEUDONYMISE),
+        info=personal("user.unique_id", *CONVERSATION, erasure=Erasure.PSEUDONYMISE, shared=True),
     )
     body: Mapped[str | None] = mapped_column(
         Text,
@@ -129,6 +138,7 @@ class Message(Base):
             *CONVERSATION,
             retention=MESSAGE_LIFE,
             erasure=Erasure.NULL,
+            shared=True,
             description="what you wrote; gone for everyone when you delete it",
         ),
     )
@@ -139,19 +149,27 @@ class Message(Base):
         String(80), info=not_personal("client's retry key")
     )
     created_at: Mapped[datetime] = mapped_column(
-        info=personal("user.communications.metadata", *CONVERSATION, erasure=Erasure.KEEP)
+        info=personal(
+            "user.communications.metadata", *CONVERSATION, erasure=Erasure.KEEP, shared=True
+        )
     )
     edited_at: Mapped[datetime | None] = mapped_column(
-        info=personal("user.communications.metadata", *CONVERSATION, erasure=Erasure.KEEP)
+        info=personal(
+            "user.communications.metadata", *CONVERSATION, erasure=Erasure.KEEP, shared=True
+        )
     )
     deleted_at: Mapped[datetime | None] = mapped_column(
-        info=personal("user.communications.metadata", *CONVERSATION, erasure=Erasure.KEEP)
+        info=personal(
+            "user.communications.metadata", *CONVERSATION, erasure=Erasure.KEEP, shared=True
+        )
     )
 
 
 class Reaction(Base):
     __tablename__ = "reactions"
-    __table_args__ = {"info": subject_table("user", "user_id")}
+    __table_args__ = {
+        "info": subject_table("user", "user_id", shared_via="message_id.conversation_id")
+    }
 
     message_id: Mapped[int] = mapped_column(
         ForeignKey("messages.id", ondelete="CASCADE"),
@@ -161,13 +179,15 @@ class Reaction(Base):
     user_id: Mapped[str] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"),
         primary_key=True,
-        info=personal("user.unique_id", *CONVERSATION),
+        info=personal("user.unique_id", *CONVERSATION, shared=True),
     )
     emoji: Mapped[str] = mapped_column(
-        String(32), primary_key=True, info=personal("user.communications.reaction", *CONVERSATION)
+        String(32),
+        primary_key=True,
+        info=personal("user.communications.reaction", *CONVERSATION, shared=True),
     )
     created_at: Mapped[datetime] = mapped_column(
-        info=personal("user.communications.metadata", *CONVERSATION)
+        info=personal("user.communications.metadata", *CONVERSATION, shared=True)
     )
 
 
@@ -242,7 +262,7 @@ class Block(Base):
 
 class Contact(Base):
     __tablename__ = "contacts"
-    __table_args__ = {"info": subject_table("user", "owner_id")}
+    __table_args__ = {"info": subject_table("user", "owner_id", about="contact_id")}
 
     owner_id: Mapped[str] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"),
@@ -252,14 +272,17 @@ class Contact(Base):
     contact_id: Mapped[str] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"),
         primary_key=True,
-        info=personal("user.unique_id", *CONVERSATION, description="a colleague you saved"),
+        info=personal(
+            "user.unique_id", *CONVERSATION, shared=True, description="a colleague you saved"
+        ),
     )
     nickname: Mapped[str | None] = mapped_column(
         String(120),
         info=personal(
             "user.contact.nickname",
             *CONVERSATION,
-            description="what you call them; about them too (P-CON-2)",
+            shared=True,
+            description="what you call them; about them too, so in their export (P-CON-2)",
         ),
     )
     created_at: Mapped[datetime] = mapped_column(
