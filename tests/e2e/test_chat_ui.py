@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 from fastapi import FastAPI
-from playwright.async_api import Browser, Dialog, Locator, Page, ViewportSize, expect
+from playwright.async_api import Browser, Dialog, Locator, Page, Route, ViewportSize, expect
 
 from parlour.container import Container
 from tests.support.browser import horizontal_overflow
@@ -312,3 +312,38 @@ async def test_a_new_group_says_who_sees_its_name(
         await result.click()
         await expect(pb.locator("[data-conv-title]")).to_have_text("Project Kite")
         await expect(message(pb, "welcome, both")).to_have_count(1)
+
+
+@pytest.mark.promise("P-MSG-1")
+async def test_a_retry_after_a_lost_answer_sends_once(
+    browser: Browser, base_url: str, app: FastAPI, container: Container
+) -> None:
+    a, b, _ = await trio(app, container)
+    ab = await direct(a, b)
+    async with window(browser, base_url, a) as pa, window(browser, base_url, b) as pb:
+        await open_chat(pa, f"/chat/{ab}")
+        await open_chat(pb, f"/chat/{ab}")
+        lost: list[str] = []
+
+        async def lose_first_answer(route: Route) -> None:
+            if route.request.method != "POST" or lost:
+                await route.continue_()
+                return
+            lost.append(route.request.headers["idempotency-key"])
+            await route.fetch()  # the server receives and stores it...
+            await route.abort("connectionreset")  # ...but the answer never arrives
+
+        await pa.route("**/api/v1/conversations/*/messages", lose_first_answer)
+        await composer(pa).fill("only once")
+        await composer(pa).press("Enter")
+        await expect(pa.locator("[data-composer-error]")).to_contain_text("No connection")
+        await expect(composer(pa)).to_have_value("only once")
+        await expect(message(pb, "only once")).to_have_count(1)
+
+        async with pa.expect_request("**/api/v1/conversations/*/messages") as retry:
+            await composer(pa).press("Enter")
+        assert (await retry.value).headers["idempotency-key"] == lost[0]
+        await expect(composer(pa)).to_have_value("")
+        await expect(message(pa, "only once")).to_have_count(1)
+        await expect(message(pb, "only once")).to_have_count(1)
+        assert len((await b.http.get(f"/api/v1/conversations/{ab}/messages")).json()) == 1
