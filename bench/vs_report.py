@@ -90,7 +90,7 @@ def render(results: list[dict[str, Any]], host: dict[str, Any]) -> str:
     out = [
         f"### Run of {host['date']}",
         "",
-        f"Parlour {versions.get('Parlour', '?')} (tree {host['commit']}), "
+        f"Parlour {versions.get('Parlour', '?')} ({host['commit']}), "
         f"Synapse {versions.get('Synapse', '?')}, "
         f"Python {host['python']}; a shared machine with {host['cores']} cores and "
         f"{host['ram_gib']:.0f} GiB RAM (load average 1/5/15 min {load} before, {after} after).",

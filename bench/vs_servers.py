@@ -7,12 +7,15 @@ shared-secret admin API, rate limits lifted, no presence, no URL previews, no st
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
+import tarfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -110,16 +113,33 @@ async def fresh_database(name: str, *, c_locale: bool = False) -> None:
 # Parlour
 
 
-def parlour_version() -> str:
+def parlour_version(env: dict[str, str]) -> str:
     done = subprocess.run(
-        [sys.executable, "-m", "parlour", "--version"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "parlour", "--version"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return done.stdout.strip().removeprefix("parlour ").strip()
 
 
+def snapshot_source(into: Path) -> Path | None:
+    """The committed tree's src/ extracted into the work folder, so that the bench measures
+    HEAD and not whatever is half-edited in the working tree; None outside a git checkout."""
+    archive = subprocess.run(["git", "archive", "HEAD", "src"], capture_output=True, check=False)
+    if archive.returncode != 0:
+        return None
+    shutil.rmtree(into, ignore_errors=True)
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(into, filter="data")
+    return into / "src"
+
+
 @contextmanager
-def parlour(work: Path, backend: str) -> Iterator[Running]:
-    """`parlour serve` on a fresh data folder (and, on PostgreSQL, a fresh database + Redis)."""
+def parlour(work: Path, backend: str, source: Path | None) -> Iterator[Running]:
+    """`parlour serve` on a fresh data folder (and, on PostgreSQL, a fresh database + Redis),
+    from `source` (a src/ folder) when given, else from the installed package."""
     work.mkdir(parents=True, exist_ok=True)
     port = free_port()
     settings = {"host": LOOPBACK, "port": str(port)}
@@ -127,9 +147,13 @@ def parlour(work: Path, backend: str) -> Iterator[Running]:
         url = f"postgresql+asyncpg://{PG_USER}@{PG_HOST}:{PG_PORT}/{PARLOUR_DB}"
         settings |= {"database_url": url, "redis_url": REDIS_URL}
     env = bench_env(work, **settings)
-    subprocess.run(
-        [sys.executable, "-m", "parlour", "migrate"], env=env, check=True, capture_output=True
+    if source is not None:
+        env["PYTHONPATH"] = str(source)
+    migrated = subprocess.run(
+        [sys.executable, "-m", "parlour", "migrate"], env=env, capture_output=True, text=True
     )
+    if migrated.returncode != 0:
+        raise RuntimeError(f"parlour migrate failed:\n{migrated.stderr[-2000:]}")
     log = work / "server.out"
     with process_group([sys.executable, "-m", "parlour", "serve"], log, env=env) as process:
         base = f"http://{LOOPBACK}:{port}"
@@ -137,7 +161,8 @@ def parlour(work: Path, backend: str) -> Iterator[Running]:
         match = LINK.search(log.read_text())
         if match is None:
             raise RuntimeError(f"no setup link in {log}; is the data folder fresh?")
-        yield Running("Parlour", base, process, parlour_version(), {"setup": match.group(1)})
+        version = parlour_version(env)
+        yield Running("Parlour", base, process, version, {"setup": match.group(1)})
 
 
 # Synapse

@@ -19,7 +19,6 @@ import platform
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -35,6 +34,7 @@ from bench.vs_servers import (
     assert_loopback,
     fresh_database,
     parlour,
+    snapshot_source,
     synapse,
 )
 from bench.vs_workload import Meters, Phase, Tracker, layout, plan, run_phase
@@ -44,14 +44,16 @@ BACKENDS = ("sqlite", "postgres")
 
 
 def server_for(
-    name: str, backend: str, work: Path, python: Path
+    name: str, backend: str, work: Path, python: Path, source: Path | None
 ) -> AbstractContextManager[Running]:
     folder = work / f"{name}-{backend}"
     shutil.rmtree(folder, ignore_errors=True)
     if backend == "postgres":
         database = PARLOUR_DB if name == "parlour" else SYNAPSE_DB
         asyncio.run(fresh_database(database, c_locale=name == "synapse"))
-    return parlour(folder, backend) if name == "parlour" else synapse(folder, python, backend)
+    if name == "parlour":
+        return parlour(folder, backend, source)
+    return synapse(folder, python, backend)
 
 
 async def _listen_all(chat: ChatClient, users: int, trackers: list[Tracker]) -> list[Any]:
@@ -86,10 +88,11 @@ async def drive_server(
         database = PARLOUR_DB if server.name == "Parlour" else SYNAPSE_DB
     phases = []
     try:
-        for phase in (Phase("full speed", None), Phase(f"{args.rate:g}/s", args.rate)):
+        rated = [Phase(f"{rate:g}/s", rate) for rate in args.rate]
+        for phase in [Phase("full speed", None), *rated]:
             trackers.append(Tracker())
             sends = plan(groups, args.messages, phase.name.replace(" ", "-").replace("/", ""))
-            with profiling(server, profile, phase.rate is None):
+            with profiling(server, profile, phase.rate is None, args.synapse_python.parent):
                 meters = Meters(server, database)
                 phases.append(
                     await run_phase(
@@ -122,15 +125,15 @@ def _brief(p: dict[str, Any]) -> str:
 
 
 @contextmanager
-def profiling(server: Running, folder: Path | None, wanted: bool) -> Iterator[None]:
+def profiling(server: Running, folder: Path | None, wanted: bool, spy_dir: Path) -> Iterator[None]:
     """Records Parlour's stacks with py-spy during the full-speed phase (--profile DIR)."""
     if folder is None or not wanted or server.name != "Parlour":
         yield
         return
-    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    spy = shutil.which("py-spy") or str(spy_dir / "py-spy")  # the bench venv has one
     folder.mkdir(parents=True, exist_ok=True)
     out = folder / f"parlour-{server.extra['backend']}.txt"
-    args = [spy, "record", "--pid", str(server.pid), "--format", "raw", "--nonblocking"]
+    args = [spy, "record", "--pid", str(server.pid), "--format", "raw", "--gil", "--nonblocking"]
     spying = subprocess.Popen([*args, "-o", str(out)], stdout=subprocess.DEVNULL)
     try:
         yield
@@ -155,7 +158,8 @@ def run_all(args: argparse.Namespace) -> list[dict[str, Any]]:
         for name in args.servers:
             print(f"{name} on {backend}: starting", flush=True)
             started = time.perf_counter()
-            with server_for(name, backend, args.work, args.synapse_python) as server:
+            server = server_for(name, backend, args.work, args.synapse_python, args.source)
+            with server as server:
                 server.extra["backend"] = backend
                 with asyncio.Runner(loop_factory=_loop_factory()) as runner:
                     result = runner.run(drive_server(server, backend, args, args.profile))
@@ -164,12 +168,12 @@ def run_all(args: argparse.Namespace) -> list[dict[str, Any]]:
     return results
 
 
-def machine() -> dict[str, Any]:
+def machine(working_tree: bool) -> dict[str, Any]:
     meminfo = Path("/proc/meminfo").read_text().split()
-    git = ["git", "describe", "--always", "--dirty"]
+    git = ["git", "describe", "--always", "--dirty" if working_tree else "HEAD"]
     commit = subprocess.run(git, capture_output=True, text=True, check=False).stdout.strip()
     return {
-        "commit": commit or "?",
+        "commit": ("working tree " if working_tree else "commit ") + (commit or "?"),
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "python": platform.python_version(),
         "cores": os.cpu_count(),
@@ -183,7 +187,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--messages", type=int, default=5000, help="messages in each phase")
     parser.add_argument("--concurrency", type=int, default=16, help="senders in parallel")
-    parser.add_argument("--rate", type=float, default=50, help="fixed-rate phase, messages/s")
+    parser.add_argument(
+        "--rate", type=float, nargs="+", default=[50.0], help="fixed-rate phases, messages/s"
+    )
     parser.add_argument("--servers", nargs="+", choices=SERVERS, default=list(SERVERS))
     parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS))
     parser.add_argument("--work", type=Path, default=Path("bench/.work/vs-synapse"))
@@ -192,6 +198,11 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--doc", type=Path, default=Path("docs/benchmarks.md"))
     parser.add_argument("--no-doc", action="store_true", help="print the table only")
+    parser.add_argument(
+        "--working-tree",
+        action="store_true",
+        help="serve Parlour from the working tree instead of the committed HEAD",
+    )
     parser.add_argument("--profile", type=Path, default=None, help="py-spy Parlour into DIR")
     return parser.parse_args()
 
@@ -204,10 +215,11 @@ def main() -> None:
     args = parse_args()
     # absolute but not resolved: the venv's python is a symlink that must stay in the venv
     args.work, args.synapse_python = args.work.absolute(), args.synapse_python.absolute()
+    args.source = None if args.working_tree else snapshot_source(args.work / "parlour-head")
     signal.signal(signal.SIGTERM, _terminate_as_exit)
     if "synapse" in args.servers and not args.synapse_python.exists():
         raise SystemExit(f"no Synapse at {args.synapse_python}: run `make bench-vs-synapse`")
-    host = machine()
+    host = machine(args.source is None)
     results = run_all(args)
     host["load_after"] = os.getloadavg()
     table = render(results, host)
