@@ -9,6 +9,7 @@ import hmac
 from datetime import timedelta
 
 import pytest
+import websockets
 from fastapi import FastAPI
 from sqlalchemy import select
 
@@ -16,7 +17,8 @@ from parlour.container import Container
 from parlour.core.clock import FixedClock
 from parlour.features.calls.models import Participant, Quality
 from parlour.settings import Settings
-from tests.support.live import serving, stream
+from tests.conftest import make_client
+from tests.support.live import StreamClient, serving, stream
 from tests.support.world import Person, direct, instance_owner, member, second_org, token_for
 
 CHROME = {
@@ -283,3 +285,90 @@ async def test_turn_credentials_are_minted_per_user_and_expire(
     digest = hmac.new(b"coturn-shared-secret", turn["username"].encode(), hashlib.sha1).digest()
     assert turn["credential"] == base64.b64encode(digest).decode()
     assert body["mesh_limit"] == 4
+
+
+@pytest.mark.promise("P-ACC-7")
+async def test_a_guest_joins_by_link_with_a_name_only_and_only_for_that_call(
+    app: FastAPI, container: Container
+) -> None:
+    a, b, cid = await two(app, container)
+    outsider = await member(app, a)
+    async with (
+        serving(app) as address,
+        stream(address, await token_for(a)) as alice,
+        stream(address, await token_for(b)) as bob,
+    ):
+        call = await start_call(a, cid, alice.device_id)
+        early = await b.http.post(f"/api/v1/calls/{call['id']}/guest-links")
+        assert early.status_code == 409, "bob has not answered yet"
+        await accept(b, call["id"], bob.device_id)
+        assert (
+            await outsider.http.post(f"/api/v1/calls/{call['id']}/guest-links")
+        ).status_code == 404
+        link = await a.http.post(f"/api/v1/calls/{call['id']}/guest-links")
+        assert link.status_code == 201, link.text
+        token = link.json()["url"].rsplit("/", 1)[1]
+
+        async with make_client(app) as visitor:
+            wrong = await visitor.post(
+                "/api/v1/guest/join", json={"token": "x" * 30, "display_name": "Vi"}
+            )
+            assert wrong.status_code == 400 and wrong.json()["code"] == "token_invalid"
+            joined = await visitor.post(
+                "/api/v1/guest/join", json={"token": token, "display_name": " Visitor "}
+            )
+            assert joined.status_code == 200, joined.text
+            guest = joined.json()
+            cookie = visitor.cookies.get("parlour_guest")
+            assert cookie
+            headers = {"Cookie": f"parlour_guest={cookie}", "Origin": f"http://{address}"}
+            async with websockets.connect(
+                f"ws://{address}/api/v1/guest/stream", additional_headers=headers
+            ) as ws:
+                live = StreamClient(ws)
+                await live.until("ready")
+                refused = await visitor.post(
+                    "/api/v1/guest/call/accept", json={"device_id": live.device_id}
+                )
+                assert refused.status_code == 403 and refused.json()["code"] == "csrf_failed"
+                accepted = await visitor.post(
+                    "/api/v1/guest/call/accept",
+                    json={"device_id": live.device_id},
+                    headers={"X-CSRF-Token": guest["csrf_token"]},
+                )
+                assert accepted.status_code == 200, accepted.text
+                joined_notice = await alice.until("call.joined")
+                assert joined_notice["data"]["by"] == guest["key"]
+                await alice.send(
+                    {
+                        "type": "call.signal",
+                        "call_id": call["id"],
+                        "to": guest["key"],
+                        "kind": "offer",
+                        "payload": {"sdp": "for the guest"},
+                    }
+                )
+                offer = await live.until("call.signal")
+                assert offer["data"]["payload"] == {"sdp": "for the guest"}
+                await live.send({"type": "typing", "conversation_id": cid})
+                assert (await live.until("error"))["code"] == "validation_failed"
+
+            for person in (a, b):
+                await person.http.post(f"/api/v1/calls/{call['id']}/hangup", json={})
+            await visitor.post(
+                "/api/v1/guest/call/hangup",
+                json={},
+                headers={"X-CSRF-Token": guest["csrf_token"]},
+            )
+            after = await visitor.get("/api/v1/guest/call")
+            assert after.status_code == 401, "the pass ends with the call"
+            other = await visitor.get(f"/api/v1/calls/{call['id']}")
+            assert other.status_code == 401, "a guest is no member"
+
+    record = (await a.http.get(f"/api/v1/calls/{call['id']}")).json()
+    assert record["state"] == "ended"
+    async with container.db.transaction() as uow:
+        row = await uow.session.scalar(select(Participant).where(Participant.role == "guest"))
+    assert row is not None
+    assert (row.display_name, row.user_id, row.user_name) == ("Visitor", None, None)
+    assert row.joined_at is not None and row.left_at is not None

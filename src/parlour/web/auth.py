@@ -29,6 +29,23 @@ def session_signer(container: Container) -> TimestampSigner:
     return TimestampSigner(container.secret_key, salt="parlour.session")
 
 
+GUEST_COOKIE = "parlour_guest"
+
+
+def guest_signer(container: Container) -> TimestampSigner:
+    return TimestampSigner(container.secret_key, salt="parlour.guest")
+
+
+def guest_id_of(container: Container, raw: str | None) -> str | None:
+    """The guest id inside a signed guest cookie, or None."""
+    if not raw:
+        return None
+    try:
+        return guest_signer(container).unsign(raw, max_age=86400).decode()
+    except BadSignature:
+        return None
+
+
 def csrf_token(container: Container, session_id: str) -> str:
     return keyed_digest(container.secret_key, "csrf:" + session_id)[:40]
 

@@ -15,11 +15,14 @@ from pydantic import ValidationError
 
 from parlour.container import Container
 from parlour.core.errors import AppError, ErrorCode
+from parlour.core.ids import new_id
 from parlour.features.accounts.actor import Actor
 from parlour.features.calls.schemas import SignalFrame
+from parlour.features.calls.service import GuestPass, guest_key
+from parlour.features.chat.events import device_channel, user_channel
 from parlour.features.chat.stream import StreamSession, error_frame
-from parlour.realtime.bus import Closed, Overflow
-from parlour.web.auth import SESSION_COOKIE, session_signer
+from parlour.realtime.bus import Closed, Overflow, Subscription
+from parlour.web.auth import GUEST_COOKIE, SESSION_COOKIE, guest_id_of, session_signer
 
 log = logging.getLogger("parlour.stream")
 router = APIRouter()
@@ -159,23 +162,23 @@ async def _listen(ws: WebSocket, sender: Sender, session: StreamSession, c: Cont
             await sender.send(error_frame(ErrorCode.VALIDATION_FAILED, "Send JSON text frames."))
             continue
         if '"call.signal"' in text[:200]:
-            reply = await _relay(session, text, c)
+            reply = await _relay(session.actor, session.device_id, text, c)
         else:
             reply = await c.stream.handle(session, text)
         if reply is not None:
             await sender.send(reply)
 
 
-async def _relay(session: StreamSession, text: str, c: Container) -> dict[str, Any] | None:
+async def _relay(
+    who: Actor | GuestPass, device_id: str, text: str, c: Container
+) -> dict[str, Any] | None:
     """An offer, answer or ICE candidate for another leg of a call; errors stay on this
     connection as an error frame."""
     if len(text) > SIGNAL_MAX:
         return error_frame(ErrorCode.PAYLOAD_TOO_LARGE, f"Frames are at most {SIGNAL_MAX} bytes.")
     try:
         frame = SignalFrame.model_validate_json(text)
-        await c.calls.relay(
-            session.actor, session.device_id, frame.call_id, frame.to, frame.kind, frame.payload
-        )
+        await c.calls.relay(who, device_id, frame.call_id, frame.to, frame.kind, frame.payload)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "frame"
@@ -183,3 +186,77 @@ async def _relay(session: StreamSession, text: str, c: Container) -> dict[str, A
     except AppError as exc:
         return {**error_frame(exc.code, exc.detail), "call_id": frame.call_id}
     return None
+
+
+@router.websocket("/api/v1/guest/stream")
+async def guest_stream(ws: WebSocket) -> None:
+    """A guest's stream: only the notices and signalling of the one call they joined."""
+    container: Container = ws.app.state.container
+    await ws.accept()
+    sender = Sender(ws)
+    guest_id = guest_id_of(container, ws.cookies.get(GUEST_COOKIE))
+    guest = None
+    if guest_id and _same_origin(ws, container):
+        guest = await container.calls.guest_pass(guest_id)
+    if guest is None:
+        await sender.send(error_frame(ErrorCode.UNAUTHENTICATED, "Open the call link again."))
+        await ws.close(CLOSE_UNAUTHENTICATED)
+        return
+    device_id = new_id()
+    channels = (user_channel(guest_key(guest.guest_id)), device_channel(device_id))
+    subscription = await container.pump.subscribe(
+        *channels, maxsize=container.settings.stream_queue
+    )
+    try:
+        await sender.send({"type": "hello", "last_event_id": 0, "device_id": device_id})
+        await sender.send({"type": "ready", "last_event_id": 0})
+        forward = asyncio.create_task(
+            _guest_forward(ws, sender, subscription, device_id, container)
+        )
+        listen = asyncio.create_task(_guest_listen(ws, sender, guest, device_id, container))
+        _done, pending = await asyncio.wait({forward, listen}, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+                await task
+    except (WebSocketDisconnect, TimeoutError, Closed, RuntimeError):
+        pass
+    finally:
+        await subscription.close()
+        with contextlib.suppress(RuntimeError):
+            await ws.close()
+
+
+async def _guest_forward(
+    ws: WebSocket, sender: Sender, subscription: Subscription, device_id: str, c: Container
+) -> None:
+    beat = c.settings.stream_heartbeat_seconds
+    while True:
+        try:
+            message = await asyncio.wait_for(subscription.get(), beat)
+        except TimeoutError:
+            await sender.send({"type": "heartbeat", "last_event_id": 0})
+            continue
+        except Overflow:
+            await ws.close(CLOSE_TOO_SLOW, "too slow: reconnect")
+            return
+        if message.decoded.get("except_device") != device_id:
+            await sender.send_text(message.data.decode())
+
+
+async def _guest_listen(
+    ws: WebSocket, sender: Sender, guest: GuestPass, device_id: str, c: Container
+) -> None:
+    while True:
+        message = await ws.receive()
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(message.get("code", 1000))
+        text = message.get("text") or ""
+        if '"call.signal"' in text[:200]:
+            reply = await _relay(guest, device_id, text, c)
+        elif '"ping"' in text[:40]:
+            reply = {"type": "pong", "last_event_id": 0}
+        else:
+            reply = error_frame(ErrorCode.VALIDATION_FAILED, "A guest stream takes call.signal.")
+        if reply is not None:
+            await sender.send(reply)

@@ -9,19 +9,40 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from parlour.container import Container
+from parlour.core.errors import AppError, ErrorCode
+from parlour.core.ids import same
 from parlour.features.accounts.actor import Actor
 from parlour.features.calls.schemas import (
     AnswerIn,
     CallIn,
     CallOut,
     ClientFacts,
+    GuestJoinIn,
+    GuestLinkOut,
+    GuestOut,
     HangupIn,
     IceOut,
     QualityIn,
 )
-from parlour.features.calls.service import CallView, Endpoint, QualityReport, call_wire
+from parlour.features.calls.service import (
+    CallView,
+    Endpoint,
+    GuestPass,
+    QualityReport,
+    call_wire,
+    guest_key,
+)
 from parlour.features.calls.state import Disconnect
-from parlour.web.auth import current_actor, get_container
+from parlour.web.auth import (
+    CSRF_HEADER,
+    GUEST_COOKIE,
+    SAFE_METHODS,
+    csrf_token,
+    current_actor,
+    get_container,
+    guest_id_of,
+    guest_signer,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["calls"])
 Ctr = Annotated[Container, Depends(get_container)]
@@ -38,6 +59,16 @@ def endpoint_of(request: Request, facts: ClientFacts) -> Endpoint:
         os=facts.os,
         browser=facts.browser,
         language=facts.language or request.headers.get("accept-language", "")[:35] or None,
+    )
+
+
+def quality_report(body: QualityIn) -> QualityReport:
+    return QualityReport(
+        body.packet_loss_pct,
+        body.jitter_ms,
+        body.round_trip_ms,
+        body.bitrate_kbps,
+        body.frames_decoded,
     )
 
 
@@ -104,12 +135,79 @@ async def hangup(call_id: str, body: HangupIn, me: Me, c: Ctr) -> dict[str, Any]
 
 @router.post("/calls/{call_id}/quality", status_code=204)
 async def quality(call_id: str, body: QualityIn, me: Me, c: Ctr) -> Response:
-    report = QualityReport(
-        body.packet_loss_pct,
-        body.jitter_ms,
-        body.round_trip_ms,
-        body.bitrate_kbps,
-        body.frames_decoded,
+    await c.calls.report_quality(me, call_id, quality_report(body))
+    return Response(status_code=204)
+
+
+# -- guests: a join link, a display name, and a cookie bound to that one call (P-ACC-7) ------
+
+guests = APIRouter(prefix="/api/v1/guest", tags=["calls"])
+
+
+async def current_guest(request: Request) -> GuestPass:
+    container = get_container(request)
+    guest_id = guest_id_of(container, request.cookies.get(GUEST_COOKIE))
+    guest = await container.calls.guest_pass(guest_id) if guest_id else None
+    if guest is None:
+        raise AppError(ErrorCode.UNAUTHENTICATED, "Open the call link again to join.")
+    if request.method not in SAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not same(sent, csrf_token(container, "guest:" + guest.guest_id)):
+            raise AppError(ErrorCode.CSRF_FAILED, "This request lacks a valid CSRF token.")
+    return guest
+
+
+Guest = Annotated[GuestPass, Depends(current_guest)]
+
+
+@router.post("/calls/{call_id}/guest-links", status_code=201, response_model=GuestLinkOut)
+async def guest_link(call_id: str, me: Me, c: Ctr) -> GuestLinkOut:
+    secret, expires = await c.calls.create_guest_link(me, call_id)
+    return GuestLinkOut(url=f"{c.settings.base_url}/call/guest/{secret}", expires_at=expires)
+
+
+@guests.post("/join", response_model=GuestOut)
+async def guest_join(body: GuestJoinIn, c: Ctr, response: Response) -> GuestOut:
+    guest = await c.calls.guest_join(body.token, body.display_name)
+    response.set_cookie(
+        GUEST_COOKIE,
+        guest_signer(c).sign(guest.guest_id).decode(),
+        max_age=86400,
+        httponly=True,
+        secure=c.settings.secure_cookies,
+        samesite="lax",
+        path="/",
     )
-    await c.calls.report_quality(me, call_id, report)
+    return GuestOut(
+        guest_id=guest.guest_id,
+        key=guest_key(guest.guest_id),
+        call_id=guest.call_id,
+        csrf_token=csrf_token(c, "guest:" + guest.guest_id),
+    )
+
+
+@guests.get("/call", response_model=CallOut)
+async def guest_call(guest: Guest, c: Ctr) -> dict[str, Any]:
+    return out(await c.calls.get(guest, guest.call_id))
+
+
+@guests.post("/call/accept", response_model=CallOut)
+async def guest_accept(body: AnswerIn, request: Request, guest: Guest, c: Ctr) -> dict[str, Any]:
+    endpoint = endpoint_of(request, body.client)
+    return out(await c.calls.accept(guest, guest.call_id, body.device_id, endpoint))
+
+
+@guests.post("/call/connected", response_model=CallOut)
+async def guest_connected(guest: Guest, c: Ctr) -> dict[str, Any]:
+    return out(await c.calls.connected(guest, guest.call_id))
+
+
+@guests.post("/call/hangup", response_model=CallOut)
+async def guest_hangup(body: HangupIn, guest: Guest, c: Ctr) -> dict[str, Any]:
+    return out(await c.calls.hangup(guest, guest.call_id, Disconnect(body.reason)))
+
+
+@guests.post("/call/quality", status_code=204)
+async def guest_quality(body: QualityIn, guest: Guest, c: Ctr) -> Response:
+    await c.calls.report_quality(guest, guest.call_id, quality_report(body))
     return Response(status_code=204)

@@ -47,8 +47,28 @@ class QualityIn(Input):
     frames_decoded: int | None = Field(default=None, ge=0)
 
 
+class GuestJoinIn(Input):
+    token: Annotated[str, StringConstraints(min_length=10, max_length=100)]
+    display_name: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)
+    ]
+
+
+class GuestOut(BaseModel):
+    guest_id: str
+    key: str = Field(description="The guest's participant key in the call.")
+    call_id: str
+    csrf_token: str = Field(description="Send as X-CSRF-Token on the guest's writes.")
+
+
+class GuestLinkOut(BaseModel):
+    url: str
+    expires_at: datetime
+
+
 class ParticipantOut(BaseModel):
     user_id: str | None
+    key: str
     display_name: str
     role: str
     state: str

@@ -12,12 +12,13 @@ import contextlib
 import hashlib
 import hmac
 import logging
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from parlour.core.clock import Clock
+from parlour.core.clock import Clock, as_utc
 from parlour.core.errors import AppError, ErrorCode, invalid, not_found
 from parlour.core.ids import keyed_digest, new_id
 from parlour.db.uow import Database, UnitOfWork
@@ -25,7 +26,7 @@ from parlour.features.accounts import store as accounts_store
 from parlour.features.accounts.actor import Actor
 from parlour.features.calls import state as machine
 from parlour.features.calls import store
-from parlour.features.calls.models import Call, Participant, Quality
+from parlour.features.calls.models import Call, Guest, Participant, Quality
 from parlour.features.chat import store as chat_store
 from parlour.features.chat.events import EventLog, device_channel, user_channel
 from parlour.features.chat.service import ConversationService
@@ -34,6 +35,7 @@ from parlour.settings import Settings
 log = logging.getLogger("parlour.calls")
 
 SWEEP_SECONDS = 1.0
+GUEST_LINK_LIFETIME = timedelta(hours=24)
 SIGNAL_KINDS = frozenset({"offer", "answer", "ice", "renegotiate"})
 
 
@@ -66,6 +68,39 @@ class CallView:
 
 
 Step = Callable[[machine.Call], machine.Command]
+
+
+@dataclass(frozen=True)
+class GuestPass:
+    """A guest who joined by link: bound to one call, known by a display name only."""
+
+    guest_id: str
+    call_id: str
+    org_id: str
+
+
+@dataclass(frozen=True)
+class Party:
+    """Who takes a step in a call: a member or a guest, under one participant key."""
+
+    key: str
+    org_id: str
+    actor: Actor | None = None
+    guest: GuestPass | None = None
+
+
+def as_party(who: Actor | GuestPass) -> Party:
+    if isinstance(who, GuestPass):
+        return Party(guest_key(who.guest_id), who.org_id, guest=who)
+    return Party(who.user_id, who.org_id, actor=who)
+
+
+def guest_key(guest_id: str) -> str:
+    return f"guest:{guest_id}"
+
+
+def participant_key(part: Participant) -> str:
+    return part.user_id or guest_key(part.guest_id or "")
 
 
 class CallService:
@@ -167,41 +202,50 @@ class CallService:
     # -- steps ----------------------------------------------------------------------------
 
     async def accept(
-        self, actor: Actor, call_id: str, device_id: str, endpoint: Endpoint
+        self, who: Actor | GuestPass, call_id: str, device_id: str, endpoint: Endpoint
     ) -> CallView:
+        party = as_party(who)
+
         def command(call: machine.Call) -> machine.Command:
-            leg_state = call.leg(actor.user_id).state if call.has(actor.user_id) else None
+            leg_state = call.leg(party.key).state if call.has(party.key) else None
             if leg_state in machine.WAITING:
-                return machine.Accept(actor.user_id, device_id, self._clock.now())
-            return machine.Join(actor.user_id, device_id, self._clock.now())
+                return machine.Accept(party.key, device_id, self._clock.now())
+            return machine.Join(party.key, device_id, self._clock.now())
 
-        return await self._step(actor, call_id, command, endpoint, device_id, may_join=True)
+        return await self._step(party, call_id, command, endpoint, device_id, may_join=True)
 
-    async def ringing(self, actor: Actor, call_id: str) -> CallView:
+    async def ringing(self, who: Actor | GuestPass, call_id: str) -> CallView:
+        party = as_party(who)
         return await self._step(
-            actor, call_id, lambda _c: machine.Ringing(actor.user_id, self._clock.now())
+            party, call_id, lambda _c: machine.Ringing(party.key, self._clock.now())
         )
 
-    async def decline(self, actor: Actor, call_id: str) -> CallView:
+    async def decline(self, who: Actor | GuestPass, call_id: str) -> CallView:
+        party = as_party(who)
         return await self._step(
-            actor, call_id, lambda _c: machine.Decline(actor.user_id, self._clock.now())
+            party, call_id, lambda _c: machine.Decline(party.key, self._clock.now())
         )
 
-    async def connected(self, actor: Actor, call_id: str) -> CallView:
+    async def connected(self, who: Actor | GuestPass, call_id: str) -> CallView:
+        party = as_party(who)
         return await self._step(
-            actor, call_id, lambda _c: machine.MediaUp(actor.user_id, self._clock.now())
+            party, call_id, lambda _c: machine.MediaUp(party.key, self._clock.now())
         )
 
     async def hangup(
-        self, actor: Actor, call_id: str, reason: machine.Disconnect = machine.Disconnect.HANGUP
+        self,
+        who: Actor | GuestPass,
+        call_id: str,
+        reason: machine.Disconnect = machine.Disconnect.HANGUP,
     ) -> CallView:
+        party = as_party(who)
         return await self._step(
-            actor, call_id, lambda _c: machine.Hangup(actor.user_id, self._clock.now(), reason)
+            party, call_id, lambda _c: machine.Hangup(party.key, self._clock.now(), reason)
         )
 
     async def _step(
         self,
-        actor: Actor,
+        party: Party,
         call_id: str,
         make: Step,
         endpoint: Endpoint | None = None,
@@ -210,15 +254,16 @@ class CallService:
     ) -> CallView:
         async with self._db.transaction() as uow:
             await uow.serialize_writes()
-            row, parts = await self._access_txn(uow, actor, call_id, may_join)
+            row, parts = await self._access_txn(uow, party, call_id, may_join)
             call = _to_machine(row, parts)
             try:
                 call, signals = machine.step(call, make(call))
             except machine.InvalidTransition as exc:
                 raise AppError(ErrorCode.CALL_STATE, f"Not now: {exc.reason}.") from exc
-            if not any(p.user_id == actor.user_id for p in parts):
-                parts.append(await self._joiner_txn(uow, row, actor))
-            mine = next(p for p in parts if p.user_id == actor.user_id)
+            mine = next((p for p in parts if participant_key(p) == party.key), None)
+            if mine is None:
+                mine = await self._joiner_txn(uow, row, party)
+                parts.append(mine)
             if endpoint is not None:
                 _apply_endpoint(mine, endpoint)
             if device_id is not None:
@@ -229,32 +274,48 @@ class CallService:
         return view
 
     async def _access_txn(
-        self, uow: UnitOfWork, actor: Actor, call_id: str, may_join: bool
+        self, uow: UnitOfWork, party: Party, call_id: str, may_join: bool
     ) -> tuple[Call, list[Participant]]:
-        """A call is reachable by its participants, and (to join) by its conversation's
-        current members; anyone else gets 'not found'."""
+        """A call is reachable by its participants, (to join) by its conversation's current
+        members, and by the guests it has passes for; anyone else gets 'not found'."""
         row = await store.call_by_id(uow.session, call_id)
-        if row is None or row.org_id != actor.org_id:
+        if row is None or row.org_id != party.org_id:
+            raise not_found("call")
+        if party.guest is not None and party.guest.call_id != call_id:
             raise not_found("call")
         parts = await store.participants(uow.session, call_id)
-        if any(p.user_id == actor.user_id for p in parts):
+        if any(participant_key(p) == party.key for p in parts):
             return row, parts
-        if may_join and row.conversation_id is not None:
-            await self._conversations.access_txn(uow.session, actor, row.conversation_id)
+        if may_join and party.guest is not None:
+            return row, parts
+        if may_join and party.actor is not None and row.conversation_id is not None:
+            await self._conversations.access_txn(uow.session, party.actor, row.conversation_id)
             return row, parts
         raise not_found("call")
 
-    async def _joiner_txn(self, uow: UnitOfWork, row: Call, actor: Actor) -> Participant:
-        user = await accounts_store.user_by_id(uow.session, actor.user_id)
-        assert user is not None  # noqa: S101 - the actor exists
-        part = Participant(
-            call_id=row.id,
-            user_id=user.id,
-            role="callee",
-            user_name=user.email,
-            display_name=user.name,
-            state=machine.LegState.ACCEPTED.value,
-        )
+    async def _joiner_txn(self, uow: UnitOfWork, row: Call, party: Party) -> Participant:
+        if party.guest is not None:
+            guest = await uow.session.get(Guest, party.guest.guest_id)
+            assert guest is not None  # noqa: S101 - the pass was checked
+            part = Participant(
+                call_id=row.id,
+                guest_id=guest.id,
+                role="guest",
+                display_name=guest.display_name or "Guest",
+                state=machine.LegState.ACCEPTED.value,
+            )
+        else:
+            assert party.actor is not None  # noqa: S101 - a member or a guest
+            user = await accounts_store.user_by_id(uow.session, party.actor.user_id)
+            assert user is not None  # noqa: S101 - the actor exists
+            part = Participant(
+                call_id=row.id,
+                user_id=user.id,
+                role="callee",
+                user_name=user.email,
+                display_name=user.name,
+                state=machine.LegState.ACCEPTED.value,
+            )
         uow.session.add(part)
         return part
 
@@ -266,7 +327,7 @@ class CallService:
         call: machine.Call,
         signals: list[machine.Signal],
     ) -> CallView:
-        by_key = {p.user_id: p for p in parts}
+        by_key = {participant_key(p): p for p in parts}
         for leg in call.legs:
             part = by_key[leg.participant]
             part.state = leg.state.value
@@ -306,11 +367,78 @@ class CallService:
             channels = [user_channel(u) for u in signal.to]
             await self._events.publish_to(wire, channels)
 
+    # -- guests ---------------------------------------------------------------------------
+
+    async def create_guest_link(self, actor: Actor, call_id: str) -> tuple[str, datetime]:
+        """A join link for one guest, made by someone in the call; valid while the call
+        lasts, at most a day. Returns the link's secret and its expiry."""
+        party = as_party(actor)
+        secret = secrets.token_urlsafe(24)
+        now = self._clock.now()
+        expires = now + GUEST_LINK_LIFETIME
+        async with self._db.transaction() as uow:
+            row, parts = await self._access_txn(uow, party, call_id, may_join=False)
+            mine = next(p for p in parts if participant_key(p) == party.key)
+            if row.state == machine.CallState.ENDED.value or mine.state not in _ACTIVE:
+                raise AppError(ErrorCode.CALL_STATE, "Only someone in a live call can invite.")
+            uow.session.add(
+                Guest(
+                    id=new_id(),
+                    call_id=row.id,
+                    token_digest=self._guest_digest(secret),
+                    created_by=actor.user_id,
+                    created_at=now,
+                    expires_at=expires,
+                )
+            )
+            await uow.commit()
+        return secret, expires
+
+    async def guest_join(self, secret: str, display_name: str) -> GuestPass:
+        """Opens a guest link with a display name, the only thing a guest gives (P-ACC-7)."""
+        name = display_name.strip()
+        if not name or len(name) > 60:
+            raise invalid("display_name", "Give a name of 1 to 60 characters.")
+        async with self._db.transaction() as uow:
+            guest = await store.guest_by_digest(uow.session, self._guest_digest(secret))
+            call = await self._live_guest_call_txn(uow, guest)
+            assert guest is not None  # noqa: S101 - checked above
+            guest.display_name = name
+            await uow.commit()
+            return GuestPass(guest.id, call.id, call.org_id)
+
+    async def guest_pass(self, guest_id: str) -> GuestPass | None:
+        """The pass behind a guest cookie, or None once its call ended or it expired."""
+        async with self._db.transaction() as uow:
+            guest = await uow.session.get(Guest, guest_id)
+            try:
+                call = await self._live_guest_call_txn(uow, guest)
+            except AppError:
+                return None
+            assert guest is not None  # noqa: S101 - checked above
+            return GuestPass(guest.id, call.id, call.org_id)
+
+    async def _live_guest_call_txn(self, uow: UnitOfWork, guest: Guest | None) -> Call:
+        call = None if guest is None else await store.call_by_id(uow.session, guest.call_id)
+        if (
+            guest is None
+            or call is None
+            or as_utc(guest.expires_at) <= self._clock.now()
+            or call.state == machine.CallState.ENDED.value
+        ):
+            raise AppError(
+                ErrorCode.TOKEN_INVALID, "This call link has expired or the call has ended."
+            )
+        return call
+
+    def _guest_digest(self, secret: str) -> str:
+        return keyed_digest(self._secret, "guest-link:" + secret)
+
     # -- media signalling -----------------------------------------------------------------
 
     async def relay(
         self,
-        actor: Actor,
+        who: Actor | GuestPass,
         device_id: str,
         call_id: str,
         to: str,
@@ -320,26 +448,27 @@ class CallService:
         """Passes an offer, answer or ICE candidate to the device that holds the other leg."""
         if kind not in SIGNAL_KINDS:
             raise invalid("kind", "One of: " + ", ".join(sorted(SIGNAL_KINDS)) + ".")
+        party = as_party(who)
         async with self._db.transaction() as uow:
-            row, parts = await self._access_txn(uow, actor, call_id, may_join=False)
+            row, parts = await self._access_txn(uow, party, call_id, may_join=False)
         call = _to_machine(row, parts)
-        mine = call.leg(actor.user_id)
-        if not machine.can_relay(call, actor.user_id, to) or mine.device != device_id:
+        mine = call.leg(party.key)
+        if not machine.can_relay(call, party.key, to) or mine.device != device_id:
             raise AppError(ErrorCode.CALL_STATE, "Signalling passes only between active legs.")
         target = call.leg(to).device
         if target is None:
             raise AppError(ErrorCode.CALL_STATE, "That participant has no device in the call.")
         wire = {
             "type": "call.signal",
-            "data": {"call_id": call_id, "from": actor.user_id, "kind": kind, "payload": data},
+            "data": {"call_id": call_id, "from": party.key, "kind": kind, "payload": data},
         }
         await self._events.publish_to(wire, [device_channel(target)])
 
     # -- record, history, quality ---------------------------------------------------------
 
-    async def get(self, actor: Actor, call_id: str) -> CallView:
+    async def get(self, who: Actor | GuestPass, call_id: str) -> CallView:
         async with self._db.transaction() as uow:
-            row, parts = await self._access_txn(uow, actor, call_id, may_join=True)
+            row, parts = await self._access_txn(uow, as_party(who), call_id, may_join=True)
         return CallView(row, parts)
 
     async def history(
@@ -351,11 +480,14 @@ class CallService:
             rows = await store.calls_of(uow.session, actor.user_id, conversation_id, before, limit)
             return [CallView(r, await store.participants(uow.session, r.id)) for r in rows]
 
-    async def report_quality(self, actor: Actor, call_id: str, report: QualityReport) -> None:
+    async def report_quality(
+        self, who: Actor | GuestPass, call_id: str, report: QualityReport
+    ) -> None:
         """Stored under a pseudonym, never the user id (P-ANA-2)."""
+        party = as_party(who)
         async with self._db.transaction() as uow:
-            row, _parts = await self._access_txn(uow, actor, call_id, may_join=False)
-            pseudonym = keyed_digest(self._secret, f"quality:{row.id}:{actor.user_id}")[:24]
+            row, _parts = await self._access_txn(uow, party, call_id, may_join=False)
+            pseudonym = keyed_digest(self._secret, f"quality:{row.id}:{party.key}")[:24]
             uow.session.add(
                 Quality(
                     call_id=row.id,
@@ -449,7 +581,7 @@ def _apply_endpoint(part: Participant, endpoint: Endpoint) -> None:
 def _to_machine(row: Call, parts: list[Participant]) -> machine.Call:
     legs = tuple(
         machine.Leg(
-            participant=p.user_id or f"guest:{p.guest_id}",
+            participant=participant_key(p),
             state=machine.LegState(p.state),
             device=p.device_id if p.state in _HOLDING else None,
             joined_at=p.joined_at,
@@ -472,6 +604,7 @@ def _to_machine(row: Call, parts: list[Participant]) -> machine.Call:
     )
 
 
+_ACTIVE = frozenset({machine.LegState.ACCEPTED.value, machine.LegState.CONNECTED.value})
 _HOLDING = frozenset(
     {machine.LegState.ACCEPTED.value, machine.LegState.CONNECTED.value, machine.LegState.LEFT.value}
 )
@@ -504,6 +637,7 @@ def call_wire(row: Call, parts: list[Participant]) -> dict[str, Any]:
         "participants": [
             {
                 "user_id": p.user_id,
+                "key": participant_key(p),
                 "display_name": p.display_name,
                 "role": p.role,
                 "state": p.state,

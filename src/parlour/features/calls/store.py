@@ -9,9 +9,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parlour.features.calls.models import Call, Guest, Participant
-from parlour.features.calls.state import ACTIVE, WAITING
 
-LIVE_LEGS = tuple(s.value for s in ACTIVE | WAITING)
+# Leg states (see state.LegState) in which someone still rings or talks.
+WAITING_LEGS = ("invited", "ringing")
+LIVE_LEGS = (*WAITING_LEGS, "accepted", "connected")
 
 
 async def call_by_id(session: AsyncSession, call_id: str) -> Call | None:
@@ -49,7 +50,7 @@ async def ringing_due(session: AsyncSession, now: datetime, limit: int = 100) ->
         .where(
             Call.state != "ended",
             Call.ring_until <= now,
-            Participant.state.in_([s.value for s in WAITING]),
+            Participant.state.in_(WAITING_LEGS),
         )
         .distinct()
         .limit(limit)

@@ -15,6 +15,7 @@ from parlour.core.datamap import PURPOSES
 SESSION = "parlour_session"
 FORM_CSRF = "parlour_csrf"
 CONSENT = "parlour_consent"
+GUEST = "parlour_guest"
 
 
 class Category(StrEnum):
@@ -98,6 +99,13 @@ def registry(session_days: int, consent_days: int) -> tuple[Cookie, ...]:
             "account_security",
             "until you close the browser",
             "A random value that proves forms you send before signing in came from this site.",
+        ),
+        Cookie(
+            GUEST,
+            Category.STRICTLY_NECESSARY,
+            "provide_service",
+            "a day at most; it stops working when the call ends",
+            "Lets a guest who joined a call by link take part in that one call: a signed id.",
         ),
         Cookie(
             CONSENT,
