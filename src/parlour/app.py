@@ -23,7 +23,7 @@ from parlour.features.orgs.routes import router as orgs_router
 from parlour.features.privacy.routes import router as privacy_router
 from parlour.settings import Settings
 from parlour.web import pages, problems
-from parlour.web.middleware import AccessLog, SecurityHeaders
+from parlour.web.middleware import AccessLog, RefuseNul, SecurityHeaders
 from parlour.web.stream import router as stream_router
 
 
@@ -66,6 +66,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     async def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
+    app.add_middleware(RefuseNul)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(AccessLog)
     return app

@@ -7,7 +7,9 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from parlour.core.errors import AppError, ErrorCode
 from parlour.core.netaddr import truncate_ip
+from parlour.web.problems import problem
 
 log = logging.getLogger("parlour.access")
 
@@ -74,3 +76,25 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, _send)
+
+
+class RefuseNul:
+    """A NUL character in the path or query is refused before any route sees it.
+
+    PostgreSQL cannot compare or store one, so an id like ``a%00b`` would fail deep in a query;
+    request bodies are checked by the input schemas.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (
+            "\x00" in scope["path"] or b"%00" in scope.get("query_string", b"")
+        ):
+            error = AppError(
+                ErrorCode.VALIDATION_FAILED, "The address may not contain NUL characters."
+            )
+            await problem(error, scope["path"].replace("\x00", ""))(scope, receive, send)
+            return
+        await self.app(scope, receive, send)

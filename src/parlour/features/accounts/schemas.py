@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
 Optional120 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=120)]
@@ -15,8 +15,30 @@ Phone = Annotated[
 Password = Annotated[str, Field(min_length=1, max_length=1024)]
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    return False
+
+
 class Input(BaseModel):
+    """Base of every request body: unknown fields and NUL characters are refused.
+
+    PostgreSQL cannot store a NUL in text; refusing it here keeps both databases alike.
+    """
+
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if _has_nul(value):
+            raise ValueError("Text may not contain NUL characters.")
+        return value
 
 
 class ProfileFields(Input):

@@ -10,6 +10,8 @@ from pydantic import BaseModel, Field, StringConstraints
 from parlour.features.accounts.schemas import Input
 
 UserId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+# Message ids are 64-bit in the database; a larger number is refused as invalid, not a crash.
+MAX_ID = 2**62
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
 
 
@@ -71,7 +73,7 @@ class ConversationOut(BaseModel):
 
 class MessageIn(Input):
     body: str = Field(min_length=1, description="Text with a small Markdown subset.")
-    reply_to: int | None = Field(default=None, ge=1)
+    reply_to: int | None = Field(default=None, ge=1, le=MAX_ID)
 
 
 class MessagePatch(Input):
@@ -79,7 +81,7 @@ class MessagePatch(Input):
 
 
 class ReadIn(Input):
-    message_id: int = Field(ge=1)
+    message_id: int = Field(ge=1, le=MAX_ID)
 
 
 class ContactIn(Input):
