@@ -356,6 +356,20 @@ async def test_wrong_password_shows_the_form_again(app: FastAPI, container: Cont
     assert parsed.field("email")["value"] == "owner@acme.example"
 
 
+async def test_too_many_wrong_passwords_show_the_wait_on_the_form(
+    app: FastAPI, container: Container
+) -> None:
+    await owner_via_setup(app, container)
+    http = browser(app)
+    for _ in range(container.settings.signin_max_failures_per_account):
+        wrong = await submit(http, "/signin", {"email": "owner@acme.example", "password": "no"})
+        assert wrong.status_code == 401
+    blocked = await submit(http, "/signin", {"email": "owner@acme.example", "password": PASSWORD})
+    assert blocked.status_code == 429
+    assert int(blocked.headers["retry-after"]) > 0
+    assert parse_html(blocked.text).alerts == 1 and "Try again in" in blocked.text
+
+
 @pytest.mark.promise("P-ACC-4")
 async def test_sign_out_ends_the_session(app: FastAPI, container: Container) -> None:
     owner = await owner_via_setup(app, container)
