@@ -1,6 +1,7 @@
 // The chat controller: state (conversations, people, presence, blocks), routing between
 // the list and a conversation, and the events of the stream applied to both.
 
+import { Calls } from "../call/call.js";
 import { Api, signIn } from "./api.js";
 import { Composer } from "./composer.js";
 import { h, plainText, snippet } from "./dom.js";
@@ -69,6 +70,7 @@ export class App {
       onSignedOut: signIn,
     });
     this.newChat = new NewChat(this, document.querySelector("[data-new-dialog]"));
+    this.calls = new Calls(this);
   }
 
   async start() {
@@ -257,6 +259,7 @@ export class App {
     this.els.conv.hidden = false;
     document.title = `${this.titleOf(c)} · Parlour`;
     this.renderHeader();
+    this.calls.opened(c);
     this.renderTyping();
     this.renderList();
     this.focusConversation(fromList);
@@ -275,6 +278,7 @@ export class App {
     this.thread?.close();
     this.thread = null;
     this.current = null;
+    this.calls.closed();
     this.composer.attach(null);
     this.root.classList.remove("has-conversation");
     this.els.placeholder.hidden = false;
@@ -297,6 +301,7 @@ export class App {
       this.pending.push(frame);
       return;
     }
+    if (frame.type.startsWith("call.") || frame.call_id) this.calls.event(frame);
     const handlers = {
       "message.created": () => this.messageCreated(frame),
       "message.updated": () => this.messageUpdated(frame),

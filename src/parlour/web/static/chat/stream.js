@@ -12,6 +12,7 @@ export class Stream {
     this.onStatus = onStatus;
     this.onSignedOut = onSignedOut;
     this.lastId = null;
+    this.deviceId = null; // this connection's device, which a call is answered on
     this.ws = null;
     this.attempt = 0;
     this.timer = null;
@@ -83,6 +84,7 @@ export class Stream {
     switch (frame.type) {
       case "hello": // where the server starts: our resume point, or now
         this.lastId = frame.last_event_id;
+        this.deviceId = frame.device_id || null;
         break;
       case "ready":
         this.attempt = 0;
@@ -93,9 +95,11 @@ export class Stream {
         this.lastId = frame.last_event_id;
         this.attempt = 0;
         break;
+      case "error":
+        if (frame.call_id) this.onEvent(frame); // a call's signalling failed
+        break;
       case "heartbeat":
       case "pong":
-      case "error":
         break;
       default:
         this.onEvent(frame);
