@@ -19,7 +19,7 @@ LINT_PATHS ?= src tests bench
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: help run migrate test lint fmt typecheck chromium clean clean-data bench-chat
+.PHONY: help run migrate test lint fmt typecheck chromium janus clean clean-data bench-chat
 
 help: ## Show this list of targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' \
@@ -60,6 +60,20 @@ chromium: ## Install the system Chromium for browser tests when missing and allo
 		echo "      browser tests will skip (or fail under PARLOUR_REQUIRE_SERVICES=1)."; \
 	fi
 
+janus: ## Install the Janus media server for the SFU tests when missing and allowed
+	@if command -v janus >/dev/null 2>&1; then \
+		exit 0; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing the janus package for the SFU tests"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		{ apt-get install -y -qq janus >/dev/null 2>&1 \
+			|| { apt-get update -qq >/dev/null && apt-get install -y -qq janus >/dev/null; }; } \
+			|| echo "note: installing janus failed; SFU tests will skip (or fail in CI)."; \
+	else \
+		echo "note: janus is not installed and cannot be installed here (needs root and apt-get);"; \
+		echo "      SFU tests will skip (or fail under PARLOUR_REQUIRE_SERVICES=1)."; \
+	fi
+
 lint: $(TEST_STAMP) ## Check style with ruff
 	$(BIN)/ruff check $(LINT_PATHS)
 
@@ -70,7 +84,7 @@ fmt: $(TEST_STAMP) ## Format the code and apply safe ruff fixes
 	$(BIN)/ruff format $(LINT_PATHS)
 	$(BIN)/ruff check --fix $(LINT_PATHS)
 
-test: $(TEST_STAMP) chromium ## Lint, type-check and run the whole suite (extra args: PYTEST_ARGS=...)
+test: $(TEST_STAMP) chromium janus ## Lint, type-check and run the whole suite (extra args: PYTEST_ARGS=...)
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

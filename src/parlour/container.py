@@ -15,6 +15,7 @@ from parlour.db.uow import Database
 from parlour.features.accounts.profile import ProfileService
 from parlour.features.accounts.service import AccountService
 from parlour.features.analytics.service import AnalyticsService
+from parlour.features.calls.media import CallMedia
 from parlour.features.calls.service import CallService
 from parlour.features.chat.events import EventLog
 from parlour.features.chat.messages import MessageService
@@ -29,6 +30,8 @@ from parlour.features.privacy.export import ExportService
 from parlour.features.privacy.holds import HoldService
 from parlour.jobs.runner import JobRunner, JobSettings
 from parlour.mail.service import Mailer, make_mailer
+from parlour.media.janus import JanusSfu
+from parlour.media.sfu import Sfu, SfuError
 from parlour.realtime.bus import MemoryPubSub, PubSub
 from parlour.realtime.presence import MemoryPresence, Presence, RedisPresence
 from parlour.realtime.redis_bus import RedisPubSub
@@ -56,6 +59,7 @@ class Container:
     consent: ConsentService
     analytics: AnalyticsService
     calls: CallService
+    call_media: CallMedia
     jobs: JobRunner
     exports: ExportService
     erasure: ErasureService
@@ -72,6 +76,7 @@ class Container:
     async def close(self) -> None:
         await self.jobs.stop()
         await self.calls.stop_sweeper()
+        await self.call_media.close()
         await self.pump.stop()
         await self.mailer.stop()
         await self.bus.close()
@@ -103,6 +108,8 @@ async def build_container(settings: Settings, clock: Clock | None = None) -> Con
     erasure = ErasureService(*privacy, Base.metadata)
     stream = StreamService(db, pump, events, conversations, presence, settings.stream_queue)
     consent = ConsentService(db, clock)
+    calls = CallService(db, clock, events, conversations, settings, secret_key)
+    sfu = await _sfu(settings)
     return Container(
         settings,
         clock,
@@ -121,7 +128,8 @@ async def build_container(settings: Settings, clock: Clock | None = None) -> Con
         stream,
         consent=consent,
         analytics=AnalyticsService(db, clock, consent),
-        calls=CallService(db, clock, events, conversations, settings, secret_key),
+        calls=calls,
+        call_media=CallMedia(calls, sfu, events),
         jobs=jobs,
         exports=ExportService(*privacy, Base.metadata),
         erasure=erasure,
@@ -133,6 +141,19 @@ def job_settings(settings: Settings) -> JobSettings:
     return JobSettings(
         poll_seconds=settings.job_poll_seconds, lease_seconds=float(settings.job_lease_seconds)
     )
+
+
+async def _sfu(settings: Settings) -> Sfu | None:
+    """Janus for calls larger than a mesh, when configured; checked at start."""
+    if settings.sfu_url is None:
+        return None
+    sfu = JanusSfu(settings.sfu_url)
+    try:
+        await sfu.start()
+    except SfuError as exc:
+        await sfu.close()
+        raise SettingsError("PARLOUR_SFU_URL", f"cannot reach the SFU ({exc})") from exc
+    return sfu
 
 
 async def _fanout(settings: Settings) -> tuple[PubSub, Presence]:

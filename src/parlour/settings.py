@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     call_mesh_limit: int = Field(
         default=4, ge=2, le=8, description="Largest call sent browser to browser without an SFU."
     )
+    sfu_url: str | None = Field(
+        default=None, description="Janus' HTTP API (…/janus) for calls larger than a mesh."
+    )
+    call_sfu_limit: int = Field(
+        default=50, ge=2, le=500, description="Largest call carried through the SFU."
+    )
     ice_stun_urls: list[str] = Field(
         default_factory=list, description="STUN servers handed to browsers (JSON list)."
     )

@@ -32,6 +32,7 @@ class ErrorCode(StrEnum):
     NOT_DELIVERED = "not_delivered"
     CALL_TOO_LARGE = "call_too_large"
     CALL_STATE = "call_state_conflict"
+    SFU_UNAVAILABLE = "sfu_unavailable"
     EXPORT_NOT_READY = "export_not_ready"
     EXPORT_EXPIRED = "export_expired"
     INTERNAL = "internal_error"
@@ -61,6 +62,7 @@ _DEFAULT_STATUS: dict[ErrorCode, int] = {
     ErrorCode.NOT_DELIVERED: 403,
     ErrorCode.CALL_TOO_LARGE: 409,
     ErrorCode.CALL_STATE: 409,
+    ErrorCode.SFU_UNAVAILABLE: 503,
     ErrorCode.EXPORT_NOT_READY: 409,
     ErrorCode.EXPORT_EXPIRED: 410,
     ErrorCode.INTERNAL: 500,

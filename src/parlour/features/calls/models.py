@@ -80,6 +80,12 @@ class Call(Base):
     guests: Mapped[int] = mapped_column(
         Integer, default=0, info=not_personal("how many of them were guests")
     )
+    mode: Mapped[str] = mapped_column(
+        String(8), default="mesh", info=not_personal("mesh (browser to browser) or sfu")
+    )
+    sfu_room: Mapped[int | None] = mapped_column(
+        BigInteger, info=not_personal("the SFU room carrying the call's media")
+    )
     version: Mapped[int] = mapped_column(
         Integer, default=0, info=not_personal("bumped on every change, so writers never race")
     )

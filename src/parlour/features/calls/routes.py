@@ -17,12 +17,19 @@ from parlour.features.calls.schemas import (
     CallIn,
     CallOut,
     ClientFacts,
+    FeedOut,
     GuestJoinIn,
     GuestLinkOut,
     GuestOut,
     HangupIn,
     IceOut,
+    PublishIn,
+    PublishOut,
     QualityIn,
+    SdpAnswerIn,
+    SubscribeIn,
+    SubscribeOut,
+    TrickleIn,
 )
 from parlour.features.calls.service import (
     CallView,
@@ -210,4 +217,39 @@ async def guest_hangup(body: HangupIn, guest: Guest, c: Ctr) -> dict[str, Any]:
 @guests.post("/call/quality", status_code=204)
 async def guest_quality(body: QualityIn, guest: Guest, c: Ctr) -> Response:
     await c.calls.report_quality(guest, guest.call_id, quality_report(body))
+    return Response(status_code=204)
+
+
+# -- calls carried by the SFU ----------------------------------------------------------------
+
+
+@router.post("/calls/{call_id}/sfu/publish", response_model=PublishOut)
+async def sfu_publish(call_id: str, body: PublishIn, me: Me, c: Ctr) -> PublishOut:
+    feed, sdp = await c.call_media.publish(me, call_id, body.sdp)
+    return PublishOut(feed=feed, sdp=sdp)
+
+
+@router.get("/calls/{call_id}/sfu/feeds", response_model=list[FeedOut])
+async def sfu_feeds(call_id: str, me: Me, c: Ctr) -> list[FeedOut]:
+    return [
+        FeedOut(participant=f.participant, feed=f.feed)
+        for f in await c.call_media.feeds(me, call_id)
+    ]
+
+
+@router.post("/calls/{call_id}/sfu/subscribe", response_model=SubscribeOut)
+async def sfu_subscribe(call_id: str, body: SubscribeIn, me: Me, c: Ctr) -> SubscribeOut:
+    handle, sdp = await c.call_media.subscribe(me, call_id, body.feed)
+    return SubscribeOut(handle=handle, sdp=sdp)
+
+
+@router.post("/calls/{call_id}/sfu/answer", status_code=204)
+async def sfu_answer(call_id: str, body: SdpAnswerIn, me: Me, c: Ctr) -> Response:
+    await c.call_media.answer(me, call_id, body.handle, body.sdp)
+    return Response(status_code=204)
+
+
+@router.post("/calls/{call_id}/sfu/trickle", status_code=204)
+async def sfu_trickle(call_id: str, body: TrickleIn, me: Me, c: Ctr) -> Response:
+    await c.call_media.trickle(me, call_id, body.handle, body.candidate)
     return Response(status_code=204)

@@ -66,6 +66,44 @@ class GuestLinkOut(BaseModel):
     expires_at: datetime
 
 
+Sdp = Annotated[str, StringConstraints(min_length=10, max_length=60_000)]
+
+
+class PublishIn(Input):
+    sdp: Sdp = Field(description="The browser's SDP offer for its own camera and microphone.")
+
+
+class PublishOut(BaseModel):
+    feed: int
+    sdp: str = Field(description="The SFU's SDP answer.")
+
+
+class FeedOut(BaseModel):
+    participant: str
+    feed: int
+
+
+class SubscribeIn(Input):
+    feed: int = Field(ge=1)
+
+
+class SubscribeOut(BaseModel):
+    handle: int
+    sdp: str = Field(description="The SFU's SDP offer for that feed; answer it.")
+
+
+class SdpAnswerIn(Input):
+    handle: int = Field(ge=1)
+    sdp: Sdp
+
+
+class TrickleIn(Input):
+    handle: int = Field(ge=1)
+    candidate: dict[str, Any] | None = Field(
+        default=None, description="An ICE candidate; none means gathering is complete."
+    )
+
+
 class ParticipantOut(BaseModel):
     user_id: str | None
     key: str
@@ -79,6 +117,7 @@ class CallOut(BaseModel):
     conversation_id: str | None
     caller_id: str | None
     media: str
+    mode: str
     state: str
     outcome: str | None
     created_at: datetime

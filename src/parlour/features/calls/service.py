@@ -9,11 +9,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import hashlib
 import hmac
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -68,6 +69,7 @@ class CallView:
 
 
 Step = Callable[[machine.Call], machine.Command]
+Watcher = Callable[[str, int | None, machine.Call], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,13 @@ class CallService:
         self._settings = settings
         self._secret = secret_key
         self._sweeper: asyncio.Task[None] | None = None
+        self._watchers: list[Watcher] = []
+        self.sfu_enabled = settings.sfu_url is not None
+        self.sfu_capacity = settings.call_sfu_limit
+
+    def watch(self, watcher: Watcher) -> None:
+        """Called after each committed step with the call as it now stands."""
+        self._watchers.append(watcher)
 
     # -- starting -------------------------------------------------------------------------
 
@@ -143,7 +152,7 @@ class CallService:
             if conversation.kind == "direct" and (blockers or not others):
                 raise AppError(ErrorCode.NOT_DELIVERED, "Your call could not be put through.")
             callees = [u for u in others if u not in blockers]
-            self._check_size(len(callees) + 1)
+            mode = self._check_size(len(callees) + 1, None)
             busy = await store.busy_among(uow.session, [actor.user_id, *callees])
             if actor.user_id in busy:
                 raise AppError(ErrorCode.CALL_STATE, "You are already in a call. Hang up first.")
@@ -159,6 +168,8 @@ class CallService:
                 state=call.state.value,
                 created_at=now,
                 ring_until=now + timedelta(seconds=self._settings.call_ring_seconds),
+                mode=mode,
+                sfu_room=secrets.randbelow(2**52) + 1 if mode == "sfu" else None,
             )
             uow.session.add(row)
             parts = await self._new_participants_txn(uow, call, actor.user_id, endpoint)
@@ -168,13 +179,25 @@ class CallService:
             await uow.commit()
         return view
 
-    def _check_size(self, size: int) -> None:
-        if size > self._settings.call_mesh_limit:
+    def _check_size(self, size: int, mode: str | None) -> str:
+        """The mode a call of this size needs: a mesh up to the limit, else the SFU."""
+        mesh, sfu = self._settings.call_mesh_limit, self._settings.call_sfu_limit
+        if size <= mesh and mode != "sfu":
+            return "mesh"
+        if mode == "mesh":
             raise AppError(
                 ErrorCode.CALL_TOO_LARGE,
-                f"Calls of more than {self._settings.call_mesh_limit} people need an SFU, "
+                f"This call is browser to browser, which works for at most {mesh} people.",
+            )
+        if not self.sfu_enabled:
+            raise AppError(
+                ErrorCode.CALL_TOO_LARGE,
+                f"Calls of more than {mesh} people need an SFU, "
                 "and none is configured on this server.",
             )
+        if size > sfu:
+            raise AppError(ErrorCode.CALL_TOO_LARGE, f"Calls hold at most {sfu} people.")
+        return "sfu"
 
     async def _new_participants_txn(
         self, uow: UnitOfWork, call: machine.Call, caller_id: str, endpoint: Endpoint
@@ -268,7 +291,7 @@ class CallService:
                 _apply_endpoint(mine, endpoint)
             if device_id is not None:
                 mine.device_id = device_id
-            self._check_size(len(call.active_participants))
+            self._check_size(len(call.active_participants), row.mode)
             view = await self._write_txn(uow, row, parts, call, signals)
             await uow.commit()
         return view
@@ -357,6 +380,8 @@ class CallService:
             )
         state = call_wire(row, parts)
         uow.after_commit(lambda: self._send(signals, state))
+        for watcher in self._watchers:
+            uow.after_commit(functools.partial(watcher, row.id, row.sfu_room, call))
         return CallView(row, parts)
 
     async def _send(self, signals: list[machine.Signal], state: dict[str, Any]) -> None:
@@ -463,6 +488,17 @@ class CallService:
             "data": {"call_id": call_id, "from": party.key, "kind": kind, "payload": data},
         }
         await self._events.publish_to(wire, [device_channel(target)])
+
+    async def active_leg(self, who: Actor | GuestPass, call_id: str) -> tuple[Call, Party]:
+        """The call, for someone whose leg is in it now; 'not found' or a state conflict
+        otherwise."""
+        party = as_party(who)
+        async with self._db.transaction() as uow:
+            row, parts = await self._access_txn(uow, party, call_id, may_join=False)
+        mine = next(p for p in parts if participant_key(p) == party.key)
+        if row.state == machine.CallState.ENDED.value or mine.state not in _ACTIVE:
+            raise AppError(ErrorCode.CALL_STATE, "Answer or join the call first.")
+        return row, party
 
     # -- record, history, quality ---------------------------------------------------------
 
@@ -628,6 +664,7 @@ def call_wire(row: Call, parts: list[Participant]) -> dict[str, Any]:
         "conversation_id": row.conversation_id,
         "caller_id": row.caller_id,
         "media": row.media,
+        "mode": row.mode,
         "state": row.state,
         "outcome": row.outcome,
         "created_at": row.created_at.isoformat(),
