@@ -26,7 +26,7 @@ class OutboxMail(Base):
             "provide_service",
             retention=OUTBOX_RETENTION,
             subject="recipient",
-            description="recipient of a service mail (development outbox only)",
+            description="recipient of a service mail; cleared once it is delivered",
         ),
     )
     subject: Mapped[str] = mapped_column(

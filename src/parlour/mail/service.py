@@ -170,7 +170,10 @@ class Mailer:
             if row is None:
                 return
             if error is None:
-                row.status, row.sent_at, row.body = SENT, now, ""
+                # Delivered: the row keeps the fact and the time, not who it went to or what
+                # it said (an erased person's receipt must not outlive its delivery).
+                row.status, row.sent_at = SENT, now
+                row.to_addr, row.subject, row.body = "", "", ""
                 log.info("mail sent", extra={"event": "mail.sent"})
             else:
                 row.attempts += 1

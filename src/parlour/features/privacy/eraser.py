@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import Column, MetaData, Table, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Executable
 from sqlalchemy.sql.elements import ColumnElement
 
 from parlour.core.datamap import PURPOSES, Erasure, Personal
@@ -56,6 +57,7 @@ class Outcome:
     kept: list[Kept] = field(default_factory=list)
     blob_keys: list[str] = field(default_factory=list)
     unindexed: dict[str, list[Any]] = field(default_factory=dict)
+    touched: set[str] = field(default_factory=set)
 
 
 def pseudonym_label(tombstone_id: str) -> str:
@@ -139,19 +141,20 @@ class Eraser:
         rule = d.erasure if ref is not None and (d := declaration(ref)) else Erasure.DELETE
         await self._note_unindexed(table, where, whole_row=rule == Erasure.DELETE)
         if rule == Erasure.DELETE:
-            await self._s.execute(delete(table).where(where))
+            await self._write(table, delete(table).where(where))
             return
         values = self._kept_row_values(table, ref)
         if values:
-            await self._s.execute(update(table).where(where).values(**values))
+            await self._write(table, update(table).where(where).values(**values))
 
     def _kept_row_values(self, table: Table, ref: Column[Any] | None) -> dict[str, Any]:
         """The row stays for others: every value in it about the person follows its rule."""
         values: dict[str, Any] = {}
+        ids_inside = {c.name for c, _ in embedded_ids(table)}
         for column, decl in personal_columns(table):
             is_ref = ref is not None and column.name == ref.name
-            if not is_ref and points_at(column, USERS):
-                continue  # a reference to someone else, handled as theirs
+            if not is_ref and (points_at(column, USERS) or column.name in ids_inside):
+                continue  # references to people, each handled by its own pass
             if decl.subject != "user" and not is_ref:
                 continue
             value = self._rule_value(table, column, decl)
@@ -199,14 +202,18 @@ class Eraser:
             return
         if decl.erasure == Erasure.DELETE:  # the row goes with the person it points at
             await self._note_unindexed(table, where, whole_row=True)
-            await self._s.execute(delete(table).where(where))
+            await self._write(table, delete(table).where(where))
             return
         value: Any = None
         if decl.erasure == Erasure.PSEUDONYMISE:
             value = self.outcome.tombstone_id
             if embedded:
                 value = func.replace(column, self._who.user_id, self.outcome.tombstone_id)
-        await self._s.execute(update(table).where(where).values({column.name: value}))
+        await self._write(table, update(table).where(where).values({column.name: value}))
+
+    async def _write(self, table: Table, statement: Executable) -> None:
+        self.outcome.touched.add(table.name)
+        await self._s.execute(statement)
 
     def _keep(self, name: str, decl: Personal, why: str) -> None:
         if all(k.column != name for k in self.outcome.kept):

@@ -147,17 +147,27 @@ class ErasureService:
         return list(rows)
 
     async def _compact(self, outcome: Outcome) -> None:
-        """SQLite: merge the full-text index so no segment keeps an erased word, and move the
-        log's pages into the database (secure_delete has zeroed what was freed)."""
-        if self._db.engine.dialect.name != "sqlite":
+        """Make the erased bytes leave the database files, not just the visible rows.
+
+        SQLite (secure_delete is on, so freed space is zeroed): merge the full-text index so
+        no old segment keeps an erased word, then move the log's pages into the database and
+        truncate the log. PostgreSQL: vacuum the touched tables, so the dead row versions and
+        their index entries (the text-search index among them) are removed now rather than
+        whenever autovacuum comes by.
+        """
+        if self._db.engine.dialect.name == "sqlite":
+            async with self._db.engine.connect() as conn:
+                for derived in DERIVED_TABLES:
+                    await conn.execute(
+                        text(f"INSERT INTO {derived}({derived}) VALUES ('optimize')")  # noqa: S608
+                    )
+                await conn.commit()
+                await conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
             return
         async with self._db.engine.connect() as conn:
-            for derived in DERIVED_TABLES:
-                await conn.execute(
-                    text(f"INSERT INTO {derived}({derived}) VALUES ('optimize')")  # noqa: S608
-                )
-            await conn.commit()
-            await conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+            auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            for name in sorted(outcome.touched | {"users"}):
+                await auto.execute(text(f'VACUUM "{name}"'))
 
 
 def _kept_lines(kept: list[Kept]) -> str:
