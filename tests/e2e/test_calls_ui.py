@@ -149,7 +149,7 @@ async def test_a_video_call_between_two_browsers_flows_is_recorded_and_releases_
 ) -> None:
     a, b = await people(app, container, 2)
     ab = await direct(a, b)
-    async with window(browser, base_url, a) as pa, window(browser, base_url, b) as pb:
+    async with window(browser, base_url, a) as pa, window(browser, base_url, b, PHONE) as pb:
         await open_chat(pa, f"/chat/{ab}")
         await open_chat(pb, "/chat")
         await pa.screenshot(path=f"{SHOTS}/call-desktop-conversation.png")
@@ -171,6 +171,8 @@ async def test_a_video_call_between_two_browsers_flows_is_recorded_and_releases_
             "() => performance.now() - window.parlourCall.call.connectedAt > 3000"
         )
         await pa.screenshot(path=f"{SHOTS}/call-desktop-in-call.png")
+        await pb.screenshot(path=f"{SHOTS}/call-phone-in-call.png")
+        assert await horizontal_overflow(pb) == 0
 
         await pa.get_by_role("button", name="Mute microphone").click()
         await expect(pb.locator("[data-tile] .muted-badge").last).to_be_visible()
@@ -183,6 +185,7 @@ async def test_a_video_call_between_two_browsers_flows_is_recorded_and_releases_
         await pb.wait_for_function(ALL_TRACKS_ENDED, timeout=10_000)
         await expect(pa.locator("[data-call-view]")).to_be_hidden()
         await expect(pb.locator("[data-call-status]")).to_have_text("Call ended.")
+        await pb.screenshot(path=f"{SHOTS}/call-phone-ended.png")
         obtained = await pa.evaluate("() => window.__tracks.map((t) => t.kind).sort()")
         assert obtained == ["audio", "video"], "the camera and the microphone, both stopped"
         await expect(pa.locator(f'[data-call-entry="{cid}"]')).to_contain_text("Video call")
@@ -310,3 +313,22 @@ async def test_a_group_of_three_in_a_mesh_each_decodes_both_others(
     record = (await a.http.get(f"/api/v1/calls/{cid}")).json()
     assert record["outcome"] == "completed"
     assert sorted(p["state"] for p in record["participants"]) == ["left", "left", "left"]
+
+
+@pytest.mark.promise("P-CALL-1")
+async def test_a_call_that_cannot_be_put_through_says_so_and_releases_the_microphone(
+    browser: Browser, base_url: str, app: FastAPI, container: Container
+) -> None:
+    a, b = await people(app, container, 2)
+    ab = await direct(a, b)
+    assert (await b.http.put(f"/api/v1/me/blocks/{a.id}")).status_code == 204
+    async with window(browser, base_url, a, PHONE) as pa:
+        await open_chat(pa, f"/chat/{ab}")
+        await call(pa, "audio")
+        await expect(pa.get_by_role("alert")).to_have_text("Your call could not be put through.")
+        await expect(pa.locator("[data-call-status]")).to_have_text("The call did not start.")
+        await pa.wait_for_function(ALL_TRACKS_ENDED, timeout=5_000)
+        await pa.screenshot(path=f"{SHOTS}/call-phone-not-delivered.png")
+        await pa.get_by_role("button", name="Close").click()
+        await expect(pa.locator("[data-call-view]")).to_be_hidden()
+        await expect(pa.get_by_role("button", name="Start a voice call")).to_be_enabled()

@@ -138,7 +138,7 @@ export class HistoryPanel {
         "form",
         { method: "dialog" },
         h("h2", { id: "call-history-title", text: "Calls" }),
-        h("p", { class: "hint", text: "Your calls of the last months: the call record is kept for the time your organisation's policy states, then deleted." }),
+        h("p", { class: "hint", text: "Who took part, when and for how long. Each record is deleted when its retention period ends." }),
         this.state,
         this.listEl,
         h("div", { class: "actions" }, h("button", { type: "submit", text: "Close" })),

@@ -102,14 +102,17 @@ export class CallView {
     this.error = h("p", { class: "call-error", role: "alert", hidden: true, dataset: { callError: "" } });
     this.grid = h("div", { class: "tiles", dataset: { count: "1" } });
     this.controls = this.buildControls();
-    this.closeButton = h("button", { type: "button", class: "secondary", hidden: true, onclick: () => handlers.onClose(), text: "Close" });
+    this.closeButton = h("button", { type: "button", onclick: () => handlers.onClose(), text: "Close" });
+    this.overText = h("p", { class: "call-over-text", "aria-hidden": "true" }); // the status says it
+    this.over = h("div", { class: "call-over", hidden: true }, this.overText, this.closeButton);
     this.el = h(
       "section",
       { class: "call-view", "aria-labelledby": "call-title", hidden: true, dataset: { callView: "" } },
       h("header", { class: "call-head" }, h("div", {}, this.title, h("div", { class: "call-sub" }, this.status, this.timer))),
       this.error,
       this.grid,
-      h("div", { class: "call-controls" }, this.controls.group, this.closeButton),
+      this.over,
+      h("div", { class: "call-controls" }, this.controls.group),
     );
     document.body.append(this.el);
   }
@@ -128,7 +131,8 @@ export class CallView {
   open(title) {
     this.title.textContent = title;
     this.error.hidden = true;
-    this.closeButton.hidden = true;
+    this.over.hidden = true;
+    this.grid.hidden = false;
     this.controls.group.hidden = false;
     this.el.hidden = false;
     document.body.classList.add("in-call");
@@ -156,9 +160,10 @@ export class CallView {
     this.say(text);
     this.setTimer(null);
     this.controls.group.hidden = true;
-    this.closeButton.hidden = false;
-    for (const key of [...this.tiles.keys()]) if (key !== "me") this.removeTile(key);
-    this.removeTile("me");
+    for (const key of [...this.tiles.keys()]) this.removeTile(key);
+    this.grid.hidden = true;
+    this.overText.textContent = text;
+    this.over.hidden = false;
     this.closeButton.focus();
   }
 
