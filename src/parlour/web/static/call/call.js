@@ -267,6 +267,12 @@ export class Calls {
     const call = this.call;
     if (!state || !call || call.over) return;
     const active = state.participants.filter((p) => ACTIVE.has(p.state) && keyOf(p) !== this.me);
+    const limit = this.ice?.mesh_limit || 4;
+    if (active.length + 1 > limit) {
+      // Larger calls go through the server's SFU, which this page does not join yet.
+      this.view.fail(`This call has more than ${limit} people and runs through the media server, which the web app cannot join yet.`);
+      return;
+    }
     for (const p of active) this.peer(keyOf(p), p.display_name);
     const keys = new Set(active.map(keyOf));
     for (const key of [...call.peers.keys()]) if (!keys.has(key)) this.drop(key);
