@@ -89,6 +89,11 @@ test: $(TEST_STAMP) chromium janus ## Lint, type-check and run the whole suite (
 	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+.PHONY: bench-export
+bench-export: $(TEST_STAMP) ## Export of a user with 100,000 messages vs 1,000: worker time and peak RSS (BENCH_ARGS=...)
+	$(BIN)/python -m bench.export_heavy --backend sqlite $(BENCH_ARGS)
+	$(BIN)/python -m bench.export_heavy --backend postgres $(BENCH_ARGS)
+
 bench-chat: $(TEST_STAMP) ## Chat fan-out benchmark on SQLite, then PostgreSQL + Redis (BENCH_ARGS=...)
 	$(BIN)/python -m bench.chat_fanout --backend sqlite $(BENCH_ARGS)
 	$(BIN)/python -m bench.chat_fanout --backend postgres $(BENCH_ARGS)
