@@ -19,7 +19,7 @@ LINT_PATHS ?= src tests bench
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: help run migrate test lint fmt typecheck chromium janus clean clean-data bench-chat
+.PHONY: help run migrate test lint fmt typecheck chromium janus clean clean-data bench-chat bench-calls
 
 help: ## Show this list of targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' \
@@ -93,6 +93,9 @@ test: $(TEST_STAMP) chromium janus ## Lint, type-check and run the whole suite (
 bench-export: $(TEST_STAMP) ## Export of a user with 100,000 messages vs 1,000: worker time and peak RSS (BENCH_ARGS=...)
 	$(BIN)/python -m bench.export_heavy --backend sqlite $(BENCH_ARGS)
 	$(BIN)/python -m bench.export_heavy --backend postgres $(BENCH_ARGS)
+
+bench-calls: $(TEST_STAMP) chromium ## Call set-up time in Chromium and signalling frames/s (BENCH_ARGS=...)
+	$(BIN)/python -m bench.call_setup $(BENCH_ARGS)
 
 bench-chat: $(TEST_STAMP) ## Chat fan-out benchmark on SQLite, then PostgreSQL + Redis (BENCH_ARGS=...)
 	$(BIN)/python -m bench.chat_fanout --backend sqlite $(BENCH_ARGS)
