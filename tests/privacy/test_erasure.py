@@ -115,6 +115,8 @@ async def test_shared_conversations_keep_only_a_pseudonym_and_a_receipt_is_sent(
     receipt = next(m for m in mails if m.subject == "Your Parlour account is erased")
     assert receipt.to_addr == pat.email
     assert "messages.created_at" in receipt.body and "Deleted user" in receipt.body
+    members = await owner.http.get(f"/api/v1/orgs/{owner.org_id}/members")
+    assert [m["id"] for m in members.json()] == [owner.id], "the tombstone is not a member"
 
 
 async def test_a_legal_hold_defers_erasure_until_it_is_lifted(

@@ -16,7 +16,10 @@ async def all_orgs(session: AsyncSession) -> list[Organisation]:
 
 
 async def members(session: AsyncSession, org_id: str) -> list[User]:
-    rows = await session.scalars(select(User).where(User.org_id == org_id).order_by(User.name))
+    # Tombstones of erased accounts stand in for them in old threads; they are not members.
+    rows = await session.scalars(
+        select(User).where(User.org_id == org_id, User.status != "erased").order_by(User.name)
+    )
     return list(rows)
 
 
