@@ -116,7 +116,7 @@ async def stream(ws: WebSocket) -> None:
         pass
     finally:
         await service.close(session)
-        with contextlib.suppress(RuntimeError):
+        with contextlib.suppress(RuntimeError, WebSocketDisconnect):  # the client left first
             await ws.close()
 
 
@@ -223,7 +223,7 @@ async def guest_stream(ws: WebSocket) -> None:
         pass
     finally:
         await subscription.close()
-        with contextlib.suppress(RuntimeError):
+        with contextlib.suppress(RuntimeError, WebSocketDisconnect):  # the client left first
             await ws.close()
 
 
