@@ -108,7 +108,7 @@ async def build_container(settings: Settings, clock: Clock | None = None) -> Con
     erasure = ErasureService(*privacy, Base.metadata)
     stream = StreamService(db, pump, events, conversations, presence, settings.stream_queue)
     consent = ConsentService(db, clock)
-    calls = CallService(db, clock, events, conversations, settings, secret_key)
+    calls = CallService(db, clock, events, conversations, settings, secret_key, consent)
     sfu = await _sfu(settings)
     return Container(
         settings,

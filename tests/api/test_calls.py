@@ -372,3 +372,29 @@ async def test_a_guest_joins_by_link_with_a_name_only_and_only_for_that_call(
     assert row is not None
     assert (row.display_name, row.user_id, row.user_name) == ("Visitor", None, None)
     assert row.joined_at is not None and row.left_at is not None
+
+
+@pytest.mark.promise("P-ANA-2")
+@pytest.mark.promise("P-RIGHTS-5")
+async def test_an_objection_to_quality_measurement_stops_it_at_once(
+    app: FastAPI, container: Container
+) -> None:
+    a, b, cid = await two(app, container)
+    call = await start_call(a, cid, "a" * 32)
+    await accept(b, call["id"], "b" * 32)
+    objected = await b.http.post(
+        "/api/v1/me/consents",
+        json={"changes": [{"purpose": "service_quality", "action": "object"}]},
+    )
+    assert objected.status_code == 200, objected.text
+    for person in (a, b):
+        sent = await person.http.post(
+            f"/api/v1/calls/{call['id']}/quality", json={"jitter_ms": 2.0, "frames_decoded": 9}
+        )
+        assert sent.status_code == 204
+    async with container.db.transaction() as uow:
+        rows = list(await uow.session.scalars(select(Quality)))
+    assert len(rows) == 1, "only the participant who did not object is measured"
+    outsider = await second_org(app, a)
+    foreign = await outsider.http.post(f"/api/v1/calls/{call['id']}/quality", json={})
+    assert foreign.status_code == 404

@@ -31,6 +31,8 @@ from parlour.features.calls.models import Call, Guest, Participant, Quality
 from parlour.features.chat import store as chat_store
 from parlour.features.chat.events import EventLog, device_channel, user_channel
 from parlour.features.chat.service import ConversationService
+from parlour.features.consent.rules import DataSubject
+from parlour.features.consent.service import ConsentService
 from parlour.settings import Settings
 
 log = logging.getLogger("parlour.calls")
@@ -114,6 +116,7 @@ class CallService:
         conversations: ConversationService,
         settings: Settings,
         secret_key: bytes,
+        consent: ConsentService,
     ) -> None:
         self._db = db
         self._clock = clock
@@ -121,6 +124,7 @@ class CallService:
         self._conversations = conversations
         self._settings = settings
         self._secret = secret_key
+        self._consent = consent
         self._sweeper: asyncio.Task[None] | None = None
         self._watchers: list[Watcher] = []
         self.sfu_enabled = settings.sfu_url is not None
@@ -519,8 +523,14 @@ class CallService:
     async def report_quality(
         self, who: Actor | GuestPass, call_id: str, report: QualityReport
     ) -> None:
-        """Stored under a pseudonym, never the user id (P-ANA-2)."""
+        """Stored under a pseudonym, never the user id (P-ANA-2), and only while the
+        participant has not objected to quality measurement. Guests cannot object, so their
+        reports are not kept at all."""
         party = as_party(who)
+        subject = DataSubject(user_id=party.actor.user_id if party.actor else None)
+        if not await self._consent.may_process(subject, "service_quality"):
+            await self.get(who, call_id)  # still 'not found' for a call that is not theirs
+            return
         async with self._db.transaction() as uow:
             row, _parts = await self._access_txn(uow, party, call_id, may_join=False)
             pseudonym = keyed_digest(self._secret, f"quality:{row.id}:{party.key}")[:24]
