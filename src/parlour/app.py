@@ -12,6 +12,7 @@ from parlour.container import build_container
 from parlour.core.clock import Clock
 from parlour.features.accounts.pages import router as accounts_pages_router
 from parlour.features.accounts.routes import router as accounts_router
+from parlour.features.audit.routes import router as audit_router
 from parlour.features.calls.routes import guests as guest_calls_router
 from parlour.features.calls.routes import router as calls_router
 from parlour.features.chat.pages import router as chat_pages_router
@@ -51,6 +52,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.include_router(accounts_router)
     app.include_router(orgs_router)
     app.include_router(privacy_router)
+    app.include_router(audit_router)
     app.include_router(chat_router)
     app.include_router(calls_router)
     app.include_router(guest_calls_router)

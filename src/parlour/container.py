@@ -15,6 +15,7 @@ from parlour.db.uow import Database
 from parlour.features.accounts.profile import ProfileService
 from parlour.features.accounts.service import AccountService
 from parlour.features.analytics.service import AnalyticsService
+from parlour.features.audit.service import AuditLog
 from parlour.features.calls.media import CallMedia
 from parlour.features.calls.service import CallService
 from parlour.features.chat.events import EventLog
@@ -64,6 +65,7 @@ class Container:
     exports: ExportService
     erasure: ErasureService
     holds: HoldService
+    audit: AuditLog
 
     async def start(self) -> None:
         """Background work that runs while the app serves."""
@@ -96,13 +98,14 @@ async def build_container(settings: Settings, clock: Clock | None = None) -> Con
     jobs = JobRunner(db, clock, job_settings(settings))
     blobs = FileBlobStore(data_dir / "blobs")
     accounts = AccountService(db, clock, passwords, secret_key, mailer, settings)
-    profiles = ProfileService(db, clock, blobs, accounts, settings.avatar_max_bytes)
-    orgs = OrgService(db, clock, accounts, mailer, settings)
+    audit = AuditLog(db, clock, secret_key)
+    profiles = ProfileService(db, clock, blobs, accounts, settings.avatar_max_bytes, audit)
+    orgs = OrgService(db, clock, accounts, mailer, settings, audit)
     bus, presence = await _fanout(settings)
     events = EventLog(bus, clock)
     conversations = ConversationService(db, clock, events)
     messages = MessageService(db, clock, events, conversations)
-    social = SocialService(db, clock)
+    social = SocialService(db, clock, audit)
     pump = EventPump(db, bus, events)
     privacy = (db, clock, blobs, jobs, mailer, accounts, settings)
     erasure = ErasureService(*privacy, Base.metadata)
@@ -133,7 +136,8 @@ async def build_container(settings: Settings, clock: Clock | None = None) -> Con
         jobs=jobs,
         exports=ExportService(*privacy, Base.metadata),
         erasure=erasure,
-        holds=HoldService(db, clock, erasure),
+        holds=HoldService(db, clock, erasure, audit),
+        audit=audit,
     )
 
 

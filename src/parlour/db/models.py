@@ -3,6 +3,7 @@
 from parlour.db.base import Base
 from parlour.features.accounts import models as accounts_models
 from parlour.features.analytics import models as analytics_models
+from parlour.features.audit import models as audit_models
 from parlour.features.calls import models as calls_models
 from parlour.features.chat import models as chat_models
 from parlour.features.consent import models as consent_models
@@ -15,6 +16,7 @@ __all__ = [
     "Base",
     "accounts_models",
     "analytics_models",
+    "audit_models",
     "calls_models",
     "chat_models",
     "consent_models",

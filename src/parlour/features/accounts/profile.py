@@ -14,11 +14,13 @@ from parlour.features.accounts.actor import Actor
 from parlour.features.accounts.images import reencode_avatar
 from parlour.features.accounts.models import User
 from parlour.features.accounts.service import AccountService, blank_to_none
+from parlour.features.audit.service import Access, AuditLog, Doer
 from parlour.storage.blobs import BlobStore
 
 log = logging.getLogger("parlour.profile")
 
 EDITABLE = ("name", "phone", "title", "department", "location")
+PROFILE_FIELDS = ("name", "email", "phone", "title", "department", "location", "role", "status")
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,9 @@ class ProfileService:
         blobs: BlobStore,
         accounts: AccountService,
         avatar_max: int,
+        audit: AuditLog,
     ) -> None:
+        self._audit = audit
         self._db = db
         self._clock = clock
         self._blobs = blobs
@@ -54,8 +58,13 @@ class ProfileService:
         """A colleague's profile: same organisation only; absent and foreign look the same."""
         async with self._db.transaction() as uow:
             user = await store.user_by_id(uow.session, user_id)
-        if user is None or user.org_id != actor.org_id:
-            raise not_found("user")
+            if user is None or user.org_id != actor.org_id:
+                raise not_found("user")
+            if actor.is_admin and user.id != actor.user_id:
+                # An admin sees more than a colleague would care to know: it is recorded.
+                read = Access("profile.read", user.id, user.org_id, PROFILE_FIELDS)
+                await self._audit.record_txn(uow, Doer.of(actor), read)
+                await uow.commit()
         return user
 
     async def update(self, actor: Actor, change: ProfileChange) -> User:

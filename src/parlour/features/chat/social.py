@@ -12,10 +12,12 @@ from parlour.core.errors import AppError, ErrorCode, invalid, not_found
 from parlour.db.uow import Database
 from parlour.features.accounts import store as accounts_store
 from parlour.features.accounts.actor import Actor
+from parlour.features.audit.service import Access, AuditLog, Doer, subjects
 from parlour.features.chat import store
 from parlour.features.chat.models import Block, Contact, MessageUsage
 
 USAGE_PAGE = 500
+USAGE_FIELDS = ("time", "destination", "status", "size")
 
 
 @dataclass(frozen=True)
@@ -27,9 +29,10 @@ class UsageQuery:
 
 
 class SocialService:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, audit: AuditLog) -> None:
         self._db = db
         self._clock = clock
+        self._audit = audit
 
     async def _colleague(self, actor: Actor, user_id: str) -> None:
         if user_id == actor.user_id:
@@ -113,7 +116,15 @@ class SocialService:
         if query.until is not None:
             statement = statement.where(MessageUsage.created_at < query.until)
         async with self._db.transaction() as uow:
-            rows = await uow.session.scalars(
-                statement.order_by(MessageUsage.id).limit(max(1, min(query.limit, USAGE_PAGE)))
+            rows = list(
+                await uow.session.scalars(
+                    statement.order_by(MessageUsage.id).limit(max(1, min(query.limit, USAGE_PAGE)))
+                )
             )
-            return list(rows)
+            reads = [
+                Access("usage.read", sender, org_id, USAGE_FIELDS)
+                for sender in subjects(rows, "sender_id")
+            ]
+            await self._audit.record_txn(uow, Doer.of(actor), *reads)
+            await uow.commit()
+        return rows

@@ -16,6 +16,7 @@ from parlour.features.accounts import store as accounts_store
 from parlour.features.accounts.actor import ROLES, Actor, Client, Role
 from parlour.features.accounts.models import User
 from parlour.features.accounts.service import AccountService, NewAccount
+from parlour.features.audit.service import OPERATOR, Access, AuditLog, Doer
 from parlour.features.orgs import store
 from parlour.features.orgs.models import InstanceSetup, Invitation, Organisation
 from parlour.mail.service import Mail, Mailer
@@ -24,6 +25,9 @@ from parlour.settings import Settings
 log = logging.getLogger("parlour.orgs")
 
 SETUP_LINK_HOURS = 24
+# What an admin sees of each member in the member list (recorded as a read, P-ADM-2).
+MEMBER_FIELDS = ("name", "email", "phone", "title", "department", "location", "role", "status")
+RESET_FIELDS = ("password", "sessions")
 
 
 @dataclass(frozen=True)
@@ -46,12 +50,14 @@ class OrgService:
         accounts: AccountService,
         mailer: Mailer,
         settings: Settings,
+        audit: AuditLog,
     ) -> None:
         self._db = db
         self._clock = clock
         self._accounts = accounts
         self._mailer = mailer
         self._settings = settings
+        self._audit = audit
 
     # -- first run ------------------------------------------------------------------------
 
@@ -177,7 +183,17 @@ class OrgService:
     async def list_members(self, actor: Actor, org_id: str) -> list[User]:
         await self.access_org(actor, org_id)
         async with self._db.transaction() as uow:
-            return await store.members(uow.session, org_id)
+            members = await store.members(uow.session, org_id)
+            if not actor.is_admin:
+                return members
+            reads = [
+                Access("member.list", m.id, org_id, MEMBER_FIELDS)
+                for m in members
+                if m.id != actor.user_id
+            ]
+            await self._audit.record_txn(uow, Doer.of(actor), *reads)
+            await uow.commit()
+        return members
 
     async def _access_member_txn(
         self, session: AsyncSession, actor: Actor, org_id: str, user_id: str
@@ -204,6 +220,9 @@ class OrgService:
             if user.role == "owner" and role != "owner":
                 await self._keep_an_owner_txn(uow.session, org_id)
             user.role = role
+            await self._audit.record_txn(
+                uow, Doer.of(actor), Access("member.role_change", user.id, org_id, ("role",))
+            )
             await uow.commit()
         log.info("role changed", extra={"event": "org.role_changed", "user": user_id})
         return user
@@ -225,6 +244,10 @@ class OrgService:
             user.status = status
             if status == "suspended":
                 await accounts_store.delete_sessions_txn(uow.session, user.id)
+            action = "member.suspend" if status == "suspended" else "member.reactivate"
+            await self._audit.record_txn(
+                uow, Doer.of(actor), Access(action, user.id, org_id, ("status", "sessions"))
+            )
             await uow.commit()
         log.info("member status changed", extra={"event": "org.status_changed", "user": user_id})
         return user
@@ -236,6 +259,9 @@ class OrgService:
             user.password_hash = None
             await accounts_store.delete_sessions_txn(uow.session, user.id)
             await self._accounts.issue_reset_txn(uow, user)
+            await self._audit.record_txn(
+                uow, Doer.of(actor), Access("member.password_reset", user.id, org_id, RESET_FIELDS)
+            )
             await uow.commit()
         log.info("password reset forced", extra={"event": "org.reset_forced", "user": user_id})
 
@@ -366,6 +392,9 @@ class OrgService:
             link = await self._accounts.issue_reset_txn(uow, user)
             if link is None:
                 raise AppError(ErrorCode.TOO_MANY_ATTEMPTS, "Too many reset links this hour.")
+            await self._audit.record_txn(
+                uow, OPERATOR, Access("member.password_reset", user.id, user.org_id, RESET_FIELDS)
+            )
             await uow.commit()
         return link
 

@@ -12,6 +12,7 @@ from parlour.core.ids import new_id
 from parlour.db.uow import Database
 from parlour.features.accounts import store as accounts_store
 from parlour.features.accounts.actor import Actor
+from parlour.features.audit.service import Access, AuditLog, Doer
 from parlour.features.privacy.erasure import CLOSED, ErasureService
 from parlour.features.privacy.models import LegalHold
 
@@ -19,10 +20,13 @@ log = logging.getLogger("parlour.privacy.holds")
 
 
 class HoldService:
-    def __init__(self, db: Database, clock: Clock, erasure: ErasureService) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, erasure: ErasureService, audit: AuditLog
+    ) -> None:
         self._db = db
         self._clock = clock
         self._erasure = erasure
+        self._audit = audit
 
     @staticmethod
     def _require_admin(actor: Actor, org_id: str) -> None:
@@ -57,6 +61,9 @@ class HoldService:
                 created_at=self._clock.now(),
             )
             uow.session.add(hold)
+            await self._audit.record_txn(
+                uow, Doer.of(actor), Access("hold.place", user_id, org_id, ("legal_hold",))
+            )
             await uow.commit()
         log.info("legal hold placed", extra={"event": "hold.placed", "user": user_id})
         return hold
@@ -78,6 +85,9 @@ class HoldService:
             user = await accounts_store.user_by_id(uow.session, hold.user_id)
             if others is None and user is not None and user.status == CLOSED:
                 await self._erasure.enqueue_txn(uow, user.id)
+            await self._audit.record_txn(
+                uow, Doer.of(actor), Access("hold.lift", hold.user_id, org_id, ("legal_hold",))
+            )
             await uow.commit()
         log.info("legal hold lifted", extra={"event": "hold.lifted", "user": hold.user_id})
         return hold
