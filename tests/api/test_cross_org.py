@@ -33,6 +33,7 @@ from tests.support.world import (
 
 PARAM = re.compile(r"{([^}:]+)(?::[^}]+)?}")
 EMOJI = "👍"
+SDP = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
 
 # Path parameters that name a thing of some organisation, and the key of World.ids it takes.
 ID_PARAMS = {
@@ -43,6 +44,8 @@ ID_PARAMS = {
     "invitation_id": "invitation",
     "session_id": "session",
     "call_id": "call",
+    "export_id": "export",
+    "hold_id": "hold",
 }
 # Path parameters that are not ids of anything, with the value to use and why.
 VALUE_PARAMS = {"emoji": (EMOJI, "a reaction's character; the message id is what is guarded")}
@@ -50,6 +53,7 @@ VALUE_PARAMS = {"emoji": (EMOJI, "a reaction's character; the message id is what
 EXCLUDED = {
     "/api/v1/invitations/{secret}": "the secret is the permission: whoever holds it may look",
     "/static": "files of the web app, the same for everyone",
+    "/api/v1/export/schemas/": "the public shape of an export file, the same for everyone",
 }
 
 # Bodies that get a request past validation to the access check (JSON for /api, forms else).
@@ -73,6 +77,11 @@ BODIES: dict[tuple[str, str], Callable[[dict[str, Any]], dict[str, Any]]] = {
     ("POST", "/api/v1/calls/{call_id}/accept"): lambda v: {"device_id": "b" * 32},
     ("POST", "/api/v1/calls/{call_id}/hangup"): lambda v: {"reason": "hangup"},
     ("POST", "/api/v1/calls/{call_id}/quality"): lambda v: {"jitter_ms": 3.0},
+    ("POST", "/api/v1/orgs/{org_id}/holds"): lambda v: {"user_id": v["user_id"], "reason": "x"},
+    ("POST", "/api/v1/calls/{call_id}/sfu/publish"): lambda v: {"sdp": SDP},
+    ("POST", "/api/v1/calls/{call_id}/sfu/subscribe"): lambda v: {"feed": 1},
+    ("POST", "/api/v1/calls/{call_id}/sfu/answer"): lambda v: {"handle": 1, "sdp": SDP},
+    ("POST", "/api/v1/calls/{call_id}/sfu/trickle"): lambda v: {"handle": 1},
     ("POST", "/org/members/{user_id}/role"): lambda v: {"role": "member"},
     ("POST", "/org/members/{user_id}/status"): lambda v: {"status": "suspended"},
 }
@@ -151,6 +160,8 @@ async def build(app: FastAPI, root: Person, name: str) -> World:
         "invitation": invitation.json()["id"],
         "session": next(s["id"] for s in sessions if s["current"]),
         "call": None,
+        "export": None,
+        "hold": None,
     }
     found, _unknown = targets(app)
     if any("call_id" in t.params for t in found):
@@ -159,6 +170,16 @@ async def build(app: FastAPI, root: Person, name: str) -> World:
         )
         assert call.status_code == 201, call.text
         ids["call"] = call.json()["id"]
+    if any("export_id" in t.params for t in found):
+        export = await pat.http.post("/api/v1/me/export")
+        assert export.status_code == 202, export.text
+        ids["export"] = export.json()["id"]
+    if any("hold_id" in t.params for t in found):
+        hold = await owner.http.post(
+            f"/api/v1/orgs/{owner.org_id}/holds", json={"user_id": admin.id, "reason": marker}
+        )
+        assert hold.status_code == 201, hold.text
+        ids["hold"] = hold.json()["id"]
     return World(owner, admin, pat, token, ids, marker)
 
 
