@@ -34,6 +34,7 @@ RING_MS = 30_000
 # stopped all of them (P-CALL-1).
 TRACK_MEDIA = """
 window.__tracks = [];
+window.__screens = [];
 for (const name of ["getUserMedia", "getDisplayMedia"]) {
   const devices = navigator.mediaDevices;
   const original = devices && devices[name] && devices[name].bind(devices);
@@ -41,6 +42,7 @@ for (const name of ["getUserMedia", "getDisplayMedia"]) {
   devices[name] = async (...args) => {
     const stream = await original(...args);
     window.__tracks.push(...stream.getTracks());
+    if (name === "getDisplayMedia") window.__screens.push(...stream.getTracks());
     return stream;
   };
 }
@@ -226,8 +228,9 @@ async def test_a_declined_call_ends_declined_and_the_caller_is_told(
     b_name = (await b.http.get("/api/v1/me")).json()["name"]
     async with window(browser, base_url, a) as pa, window(browser, base_url, b, PHONE) as pb:
         await open_chat(pa, f"/chat/{ab}")
-        await open_chat(pb, f"/chat/{ab}")
         await call(pa, "audio")
+        await expect(pa.locator("[data-call-status]")).to_have_text("Calling…")
+        await open_chat(pb, f"/chat/{ab}")  # opened after the call started: it rings all the same
         await expect(ring_dialog(pb)).to_be_visible(timeout=RING_MS)
         await expect(pb.get_by_role("button", name="Accept with sound only")).to_be_focused()
         await pb.screenshot(path=f"{SHOTS}/call-phone-ringing.png")
@@ -332,3 +335,62 @@ async def test_a_call_that_cannot_be_put_through_says_so_and_releases_the_microp
         await pa.get_by_role("button", name="Close").click()
         await expect(pa.locator("[data-call-view]")).to_be_hidden()
         await expect(pa.get_by_role("button", name="Start a voice call")).to_be_enabled()
+
+
+@pytest.mark.promise("P-CALL-1")
+async def test_camera_off_closes_the_camera_and_screen_sharing_replaces_it(
+    browser: Browser, base_url: str, app: FastAPI, container: Container
+) -> None:
+    a, b = await people(app, container, 2)
+    ab = await direct(a, b)
+    async with window(browser, base_url, a) as pa, window(browser, base_url, b) as pb:
+        await open_chat(pa, f"/chat/{ab}")
+        await open_chat(pb, f"/chat/{ab}")
+        await call(pa)
+        await answer(pb)
+        await until_frames(pb, 1)
+        a_on_b = pb.locator(f'[data-tile="{a.id}"]')
+        await expect(a_on_b).to_have_class(re.compile("has-video"))
+
+        await pa.get_by_role("button", name="Turn camera off").click()
+        await expect(a_on_b).not_to_have_class(re.compile("has-video"))
+        cameras = "() => window.__tracks.filter((t) => t.kind === 'video').map((t) => t.readyState)"
+        assert await pa.evaluate(cameras) == ["ended"], "camera off closes the camera"
+        await pa.get_by_role("button", name="Turn camera on").click()
+        await expect(a_on_b).to_have_class(re.compile("has-video"))
+        assert await pa.evaluate(cameras) == ["ended", "live"]
+
+        await pa.get_by_role("button", name="Share your screen").click()
+        await expect(pa.get_by_role("button", name="Stop sharing your screen")).to_have_attribute(
+            "aria-pressed", "true"
+        )
+        await expect(a_on_b).to_have_class(re.compile("has-video"))
+        sending = """(what) => {
+            const video = window.parlourCall.peers[0].getSenders()
+                .map((s) => s.track).find((t) => t && t.kind === "video");
+            return what === (window.__screens.includes(video) ? "screen" : video ? "camera" : "")
+        }"""
+        await pa.wait_for_function(sending, arg="screen", timeout=10_000)
+        await pa.get_by_role("button", name="Stop sharing your screen").click()
+        await expect(pa.get_by_role("button", name="Share your screen")).to_have_attribute(
+            "aria-pressed", "false"
+        )
+        await pa.wait_for_function(sending, arg="camera", timeout=10_000)
+        assert await pa.evaluate("() => window.__screens.map((t) => t.readyState)") == ["ended"]
+
+        await pa.get_by_role("button", name="Choose microphone and camera").click()
+        devices = pa.get_by_role("dialog", name="Microphone and camera")
+        mics = devices.get_by_label("Microphone")
+        await expect(mics).to_be_visible()
+        await pa.screenshot(path=f"{SHOTS}/call-desktop-devices.png")
+        assert await mics.locator("option").count() > 1, "Chromium's fake devices offer three"
+        await mics.select_option(index=1)
+        await expect(devices.get_by_role("status")).to_have_text("Microphone changed.")
+        microphones = "() => window.__tracks.filter((t) => t.kind === 'audio')"
+        states = await pa.evaluate(f"() => ({microphones})().map((t) => t.readyState)")
+        assert states == ["ended", "live"], "the old microphone is released"
+        await devices.get_by_role("button", name="Done").click()
+
+        await pa.get_by_role("button", name="Hang up").click()
+        await pa.wait_for_function(ALL_TRACKS_ENDED, timeout=5_000)
+        await pb.wait_for_function(ALL_TRACKS_ENDED, timeout=10_000)

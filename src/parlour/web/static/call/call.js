@@ -13,6 +13,7 @@ import { Ringer } from "./ringer.js";
 import { CallView, DeviceDialog, headerButtons, RingDialog } from "./ui.js";
 
 const ACTIVE = new Set(["accepted", "connected"]);
+const WAITING = new Set(["invited", "ringing"]);
 const STOP_RINGING = {
   "call.answered_elsewhere": "Answered on another device.",
   "call.cancelled": "The caller hung up.",
@@ -68,6 +69,25 @@ export class Calls {
 
   closed() {
     this.timeline.entries.clear();
+  }
+
+  // The stream is (again) live: a call that rang while this page was not listening still
+  // rings here, until it is answered, declined or runs out of time.
+  async ready() {
+    if (this.call || this.ringing) return;
+    let calls;
+    try {
+      calls = await this.api.get("/calls?limit=10");
+    } catch {
+      return;
+    }
+    for (const c of calls) {
+      const mine = c.participants.find((p) => keyOf(p) === this.me);
+      if (c.state !== "ended" && mine && WAITING.has(mine.state)) {
+        this.incoming({ call_id: c.id, media: c.media, caller: c.caller_id, call: c });
+        return;
+      }
+    }
   }
 
   renderButtons() {

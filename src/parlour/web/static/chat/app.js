@@ -96,6 +96,7 @@ export class App {
   ready() {
     this.firstReady?.();
     if (this.loaded) this.loadPresence();
+    if (this.loaded) this.calls.ready();
   }
 
   bind() {
@@ -138,6 +139,7 @@ export class App {
     for (const frame of this.pending.splice(0)) this.event(frame);
     this.renderList();
     this.loadPresence();
+    this.calls.ready();
   }
 
   async loadPresence() {
