@@ -51,7 +51,24 @@ export class Calls {
     this.buttons = headerButtons({ onAudio: () => this.start("audio"), onVideo: () => this.start("video") });
     document.querySelector("[data-block]")?.before(this.buttons.group);
     document.querySelector("[data-new-chat]")?.before(this.history.button());
+    window.addEventListener("pagehide", () => this.leaving());
     window.parlourCall = this; // for people debugging calls, and for the browser tests
+  }
+
+  // The page is closing mid-call: say so to the server (a keepalive request survives the page)
+  // so the others are not left waiting for us.
+  leaving() {
+    const call = this.call;
+    if (!call || call.over) return;
+    call.local.stop();
+    if (!call.id) return;
+    fetch(`/api/v1/calls/${call.id}/hangup`, {
+      method: "POST",
+      keepalive: true,
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": this.api.csrf },
+      body: JSON.stringify({ reason: "hangup" }),
+    }).catch(() => {});
   }
 
   // The open peer connections (the browser tests read their statistics).
