@@ -6,11 +6,12 @@
 // Privacy: the camera and microphone are opened when a call starts or is answered, and every
 // track is stopped the moment it ends, before anything else is sent (P-CALL-1).
 
+import { Controls } from "./controls.js";
 import { HistoryPanel, Timeline } from "./history.js";
 import { clientFacts, LocalMedia } from "./media.js";
 import { Peer, summarise } from "./peer.js";
 import { Ringer } from "./ringer.js";
-import { CallView, DeviceDialog, headerButtons, RingDialog } from "./ui.js";
+import { CallView, headerButtons, RingDialog } from "./ui.js";
 
 const ACTIVE = new Set(["accepted", "connected"]);
 const WAITING = new Set(["invited", "ringing"]);
@@ -36,16 +37,16 @@ export class Calls {
     this.ice = null;
     this.version = new URL(document.querySelector('script[type="module"][src*="chat.js"]')?.src || location.href).searchParams.get("v");
     this.ringer = new Ringer();
+    this.controls = new Controls(this);
     this.view = new CallView({
-      onMic: () => this.toggleMic(),
-      onCam: () => this.toggleCam(),
-      onScreen: () => this.toggleScreen(),
-      onDevices: () => this.chooseDevices(),
+      onMic: () => this.controls.toggleMic(),
+      onCam: () => this.controls.toggleCam(),
+      onScreen: () => this.controls.toggleScreen(),
+      onDevices: () => this.controls.chooseDevices(),
       onHangup: () => this.hangup(),
       onClose: () => this.closeView(),
     });
     this.ring = new RingDialog({ onAccept: (media) => this.accept(media), onDecline: () => this.decline() });
-    this.deviceDialog = new DeviceDialog({ onChoose: (kind, id) => this.switchDevice(kind, id) });
     this.timeline = new Timeline(app);
     this.history = new HistoryPanel(app);
     this.buttons = headerButtons({ onAudio: () => this.start("audio"), onVideo: () => this.start("video") });
@@ -388,78 +389,13 @@ export class Calls {
 
   refreshLocal() {
     const call = this.call;
-    if (!call) return;
+    if (!call || call.over) return;
     const s = this.localState();
     this.view.showTile("me", { stream: call.local.stream, video: s.video || s.screen, mic: s.mic });
     this.view.controlsState({ mic: s.mic, cam: s.video, screen: s.screen });
     for (const peer of call.peers.values()) {
       peer.refreshTracks();
       peer.share(s);
-    }
-  }
-
-  toggleMic() {
-    const mic = this.call?.local.mic;
-    if (!mic) return;
-    mic.enabled = !mic.enabled;
-    this.refreshLocal();
-  }
-
-  async toggleCam() {
-    const local = this.call?.local;
-    if (!local) return;
-    if (local.cam) local.closeCam();
-    else await this.attempt(() => local.openCam());
-    this.refreshLocal();
-  }
-
-  async toggleScreen() {
-    const local = this.call?.local;
-    if (!local) return;
-    if (local.screen) local.closeScreen();
-    else {
-      const track = await this.attempt(() => local.openScreen());
-      track?.addEventListener("ended", () => {
-        if (local.screen === track) {
-          local.closeScreen();
-          this.refreshLocal();
-        }
-      });
-    }
-    this.refreshLocal();
-  }
-
-  async chooseDevices() {
-    const local = this.call?.local;
-    if (!local) return;
-    const found = await this.attempt(() => LocalMedia.devices());
-    if (!found) return;
-    const micId = local.mic?.getSettings().deviceId || local.micId;
-    const camId = local.cam?.getSettings().deviceId || local.camId;
-    this.deviceDialog.show(found, { micId, camId });
-  }
-
-  async switchDevice(kind, id) {
-    const local = this.call?.local;
-    if (!local) return;
-    if (kind === "mic") {
-      local.micId = id;
-      await this.attempt(() => local.openMic());
-    } else {
-      local.camId = id;
-      if (local.cam) await this.attempt(() => local.openCam());
-    }
-    this.deviceDialog.say(kind === "mic" ? "Microphone changed." : "Camera changed.");
-    this.refreshLocal();
-  }
-
-  async attempt(fn) {
-    try {
-      this.view.fail("");
-      return await fn();
-    } catch (err) {
-      this.view.fail(err.message);
-      return null;
     }
   }
 

@@ -24,6 +24,7 @@ export class LocalMedia {
     this.obtained = [];
     this.micId = "";
     this.camId = "";
+    this.stopped = false;
   }
 
   // Opens the microphone, and the camera for a video call. A video call whose camera cannot
@@ -51,6 +52,15 @@ export class LocalMedia {
       got = await navigator.mediaDevices.getUserMedia(constraints);
     } catch (err) {
       throw explain(err);
+    }
+    return this.keep(got);
+  }
+
+  // A device that opens after the call ended (a slow camera, a late click) closes at once.
+  keep(got) {
+    if (this.stopped) {
+      for (const t of got.getTracks()) t.stop();
+      throw new MediaError("The call has ended.");
     }
     this.obtained.push(...got.getTracks());
     return got;
@@ -91,8 +101,7 @@ export class LocalMedia {
       if (err?.name === "NotAllowedError") return null; // the person chose not to share
       throw new MediaError("Your screen could not be shared.");
     }
-    this.obtained.push(...got.getTracks());
-    const [track] = got.getVideoTracks();
+    const [track] = this.keep(got).getVideoTracks();
     this.screen = track;
     this.sync();
     return track;
@@ -118,6 +127,7 @@ export class LocalMedia {
 
   // Stops every track this call ever obtained, whatever state it is in.
   stop() {
+    this.stopped = true;
     for (const track of this.obtained) track.stop();
     this.obtained = [];
     this.mic = this.cam = this.screen = null;
