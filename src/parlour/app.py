@@ -22,6 +22,8 @@ from parlour.features.consent import routes as consent_routes
 from parlour.features.orgs.pages import router as orgs_pages_router
 from parlour.features.orgs.routes import router as orgs_router
 from parlour.features.privacy.routes import router as privacy_router
+from parlour.features.requests.pages import router as requests_pages_router
+from parlour.features.requests.routes import router as requests_router
 from parlour.settings import Settings
 from parlour.web import pages, problems
 from parlour.web.middleware import AccessLog, RefuseNul, SecurityHeaders
@@ -53,6 +55,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.include_router(orgs_router)
     app.include_router(privacy_router)
     app.include_router(audit_router)
+    app.include_router(requests_router)
+    app.include_router(requests_pages_router)
     app.include_router(chat_router)
     app.include_router(calls_router)
     app.include_router(guest_calls_router)

@@ -29,6 +29,7 @@ from parlour.features.orgs.service import OrgService
 from parlour.features.privacy.erasure import ErasureService
 from parlour.features.privacy.export import ExportService
 from parlour.features.privacy.holds import HoldService
+from parlour.features.requests.service import RequestService
 from parlour.jobs.runner import JobRunner, JobSettings
 from parlour.mail.service import Mailer, make_mailer
 from parlour.media.janus import JanusSfu
@@ -66,6 +67,7 @@ class Container:
     erasure: ErasureService
     holds: HoldService
     audit: AuditLog
+    requests: RequestService
 
     async def start(self) -> None:
         """Background work that runs while the app serves."""
@@ -138,6 +140,7 @@ async def build_container(settings: Settings, clock: Clock | None = None) -> Con
         erasure=erasure,
         holds=HoldService(db, clock, erasure, audit),
         audit=audit,
+        requests=RequestService(db, clock, mailer, jobs, audit, settings, secret_key),
     )
 
 

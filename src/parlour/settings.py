@@ -107,6 +107,11 @@ class Settings(BaseSettings):
     erasure_hours: int = Field(
         default=24, ge=1, le=720, description="Time within which an account erasure completes."
     )
+    privacy_contact_email: str | None = Field(
+        default=None, description="Handles privacy requests from people without an account."
+    )
+    dpo_name: str | None = Field(default=None, description="The data protection officer's name.")
+    dpo_email: str | None = Field(default=None, description="The data protection officer's email.")
 
     smtp_host: str | None = None
     smtp_port: int = 587

@@ -46,6 +46,7 @@ ID_PARAMS = {
     "call_id": "call",
     "export_id": "export",
     "hold_id": "hold",
+    "request_id": "privacy_request",
 }
 # Path parameters that are not ids of anything, with the value to use and why.
 VALUE_PARAMS = {"emoji": (EMOJI, "a reaction's character; the message id is what is guarded")}
@@ -82,6 +83,9 @@ BODIES: dict[tuple[str, str], Callable[[dict[str, Any]], dict[str, Any]]] = {
     ("POST", "/api/v1/calls/{call_id}/sfu/subscribe"): lambda v: {"feed": 1},
     ("POST", "/api/v1/calls/{call_id}/sfu/answer"): lambda v: {"handle": 1, "sdp": SDP},
     ("POST", "/api/v1/calls/{call_id}/sfu/trickle"): lambda v: {"handle": 1},
+    ("POST", "/api/v1/privacy-requests/{request_id}/state"): lambda v: {"state": "in_progress"},
+    ("POST", "/api/v1/privacy-requests/{request_id}/answer"): lambda v: {"answer": "x"},
+    ("POST", "/api/v1/orgs/{org_id}/members/{user_id}/child"): lambda v: {"reason": "x"},
     ("POST", "/org/members/{user_id}/role"): lambda v: {"role": "member"},
     ("POST", "/org/members/{user_id}/status"): lambda v: {"status": "suspended"},
 }
@@ -162,6 +166,7 @@ async def build(app: FastAPI, root: Person, name: str) -> World:
         "call": None,
         "export": None,
         "hold": None,
+        "privacy_request": None,
     }
     found, _unknown = targets(app)
     if any("call_id" in t.params for t in found):
@@ -180,6 +185,11 @@ async def build(app: FastAPI, root: Person, name: str) -> World:
         )
         assert hold.status_code == 201, hold.text
         ids["hold"] = hold.json()["id"]
+    if any("request_id" in t.params for t in found):
+        body = {"name": marker, "email": pat.email, "kind": "access", "message": marker}
+        opened = await owner.http.post("/api/v1/privacy/requests", json=body)
+        assert opened.status_code == 202, opened.text
+        ids["privacy_request"] = opened.json()["request_id"]
     return World(owner, admin, pat, token, ids, marker)
 
 
@@ -193,6 +203,7 @@ async def fillers_are_real(world: World, app: FastAPI) -> None:
         f"/api/v1/users/{ids['user']}",
         f"/api/v1/conversations/{ids['conversation']}",
         *([f"/api/v1/calls/{ids['call']}"] if ids["call"] else []),
+        *([f"/api/v1/privacy-requests/{ids['privacy_request']}"] if ids["privacy_request"] else []),
     ):
         response = await owner.http.get(path)
         assert response.status_code == 200, (path, response.status_code)

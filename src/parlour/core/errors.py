@@ -35,6 +35,8 @@ class ErrorCode(StrEnum):
     SFU_UNAVAILABLE = "sfu_unavailable"
     EXPORT_NOT_READY = "export_not_ready"
     EXPORT_EXPIRED = "export_expired"
+    VERIFICATION_FAILED = "verification_failed"
+    REQUEST_STATE = "request_state_conflict"
     INTERNAL = "internal_error"
 
 
@@ -65,6 +67,8 @@ _DEFAULT_STATUS: dict[ErrorCode, int] = {
     ErrorCode.SFU_UNAVAILABLE: 503,
     ErrorCode.EXPORT_NOT_READY: 409,
     ErrorCode.EXPORT_EXPIRED: 410,
+    ErrorCode.VERIFICATION_FAILED: 400,
+    ErrorCode.REQUEST_STATE: 409,
     ErrorCode.INTERNAL: 500,
 }
 

@@ -9,6 +9,7 @@ from parlour.features.chat import models as chat_models
 from parlour.features.consent import models as consent_models
 from parlour.features.orgs import models as orgs_models
 from parlour.features.privacy import models as privacy_models
+from parlour.features.requests import models as requests_models
 from parlour.jobs import models as jobs_models
 from parlour.mail import models as mail_models
 
@@ -24,4 +25,5 @@ __all__ = [
     "mail_models",
     "orgs_models",
     "privacy_models",
+    "requests_models",
 ]
