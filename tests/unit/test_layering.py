@@ -70,8 +70,14 @@ def load_modules(root: Path = PACKAGE) -> list[Module]:
     return modules
 
 
+def is_edge_name(name: str) -> bool:
+    """routes.py, pages.py, a routes/ or pages/ package, or a module named like policy_pages."""
+    parts = name.split(".")
+    return bool(EDGE_NAMES & set(parts)) or parts[-1].endswith(tuple(f"_{e}" for e in EDGE_NAMES))
+
+
 def is_edge(module: Module) -> bool:
-    return bool(EDGE_NAMES & set(module.parts))
+    return is_edge_name(module.name)
 
 
 def below_the_edge(module: Module) -> bool:
@@ -112,7 +118,7 @@ def _is_service_module(name: str, known: set[str]) -> bool:
     parts = name.split(".")
     if name not in known or len(parts) < 4 or parts[1] != "features":
         return False
-    return parts[3] not in {"store", "models", "schemas", *EDGE_NAMES} and parts[3] != "__init__"
+    return parts[3] not in {"store", "models", "schemas", "__init__"} and not is_edge_name(name)
 
 
 def store_violations(modules: list[Module]) -> list[str]:
@@ -123,7 +129,7 @@ def store_violations(modules: list[Module]) -> list[str]:
         if m.leaf not in ("store", "models") or len(m.parts) < 4:
             continue
         upward = sorted({i for i in m.imports if _is_service_module(i, known)})
-        edge = [i for i in _uses(m, ("parlour",)) if EDGE_NAMES & set(i.split("."))]
+        edge = [i for i in _uses(m, ("parlour",)) if is_edge_name(i)]
         if upward or edge:
             out.append(f"{m.name} imports {', '.join(upward + edge)}")
     return out
@@ -139,10 +145,6 @@ def web_violations(modules: list[Module]) -> list[str]:
         if up:
             out.append(f"{m.name} imports {', '.join(up)}")
     return out
-
-
-def is_edge_name(name: str) -> bool:
-    return bool(EDGE_NAMES & set(name.split(".")))
 
 
 def test_core_imports_nothing_of_ours() -> None:
@@ -175,6 +177,7 @@ def bad_tree(tmp_path: Path) -> list[Module]:
         "features/demo/store.py": "from parlour.features.demo import service\n",
         "features/demo/models.py": "from .routes import router\n",
         "features/demo/routes.py": "from fastapi import APIRouter\n",
+        "features/demo/admin_pages.py": "from fastapi import Request\nimport parlour.web.auth\n",
         "features/demo/other.py": "from starlette.responses import Response\n",
         "mail/service.py": "import parlour.web.auth\n",
     }
