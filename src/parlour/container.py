@@ -26,6 +26,7 @@ from parlour.features.chat.social import SocialService
 from parlour.features.chat.stream import StreamService
 from parlour.features.consent.service import ConsentService
 from parlour.features.orgs.service import OrgService
+from parlour.features.privacy.children import ChildService
 from parlour.features.privacy.erasure import ErasureService
 from parlour.features.privacy.export import ExportService
 from parlour.features.privacy.holds import HoldService
@@ -68,6 +69,7 @@ class Container:
     holds: HoldService
     audit: AuditLog
     requests: RequestService
+    children: ChildService
 
     async def start(self) -> None:
         """Background work that runs while the app serves."""
@@ -141,6 +143,7 @@ async def build_container(settings: Settings, clock: Clock | None = None) -> Con
         holds=HoldService(db, clock, erasure, audit),
         audit=audit,
         requests=RequestService(db, clock, mailer, jobs, audit, settings, secret_key),
+        children=ChildService(db, clock, erasure, audit),
     )
 
 

@@ -10,7 +10,7 @@ from fastapi.responses import Response, StreamingResponse
 from parlour.container import Container
 from parlour.features.accounts.actor import Actor
 from parlour.features.privacy.models import Export, LegalHold
-from parlour.features.privacy.schemas import ErasureOut, ExportOut, HoldIn, HoldOut
+from parlour.features.privacy.schemas import ChildIn, ErasureOut, ExportOut, HoldIn, HoldOut
 from parlour.web.auth import clear_session_cookie, current_actor, get_container
 
 router = APIRouter(prefix="/api/v1", tags=["privacy"])
@@ -80,6 +80,13 @@ async def delete_me(me: Me, c: Ctr) -> Response:
     response = Response(body.model_dump_json(), status_code=202, media_type="application/json")
     clear_session_cookie(response, c)
     return response
+
+
+@router.post("/orgs/{org_id}/members/{user_id}/child", status_code=202)
+async def mark_child(org_id: str, user_id: str, body: ChildIn, me: Me, c: Ctr) -> dict[str, str]:
+    """The account closes now (sessions and tokens end) and is erased by the erasure job."""
+    await c.children.mark_child(me, org_id, user_id, body.reason)
+    return {"detail": "The account is closed and its data is being erased."}
 
 
 @router.get("/orgs/{org_id}/holds", response_model=list[HoldOut])

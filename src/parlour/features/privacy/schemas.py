@@ -35,3 +35,8 @@ class HoldOut(BaseModel):
     reason: str
     created_at: datetime
     released_at: datetime | None
+
+
+class ChildIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=2000)
