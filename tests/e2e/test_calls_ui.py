@@ -280,7 +280,7 @@ async def test_an_unanswered_call_is_missed_and_shows_in_the_conversation(
 
 
 @pytest.mark.promise("P-CALL-1")
-async def test_a_group_of_three_in_a_mesh_each_decodes_both_others(
+async def test_a_group_of_three_in_a_mesh_each_decodes_both_others_after_a_late_join(
     browser: Browser, base_url: str, app: FastAPI, container: Container
 ) -> None:
     a, b, c = await people(app, container, 3)
@@ -299,8 +299,15 @@ async def test_a_group_of_three_in_a_mesh_each_decodes_both_others(
         for page in pages:
             await open_chat(page, f"/chat/{gid}")
         await call(pa)
-        await answer(pb)
+        await expect(ring_dialog(pb)).to_be_visible(timeout=RING_MS)
+        await pb.get_by_role("button", name="Decline").click()
         await answer(pc)
+        await until_frames(pa, 1)
+        await until_frames(pc, 1)
+        join = pb.get_by_role("button", name="Join the call under way")
+        await expect(join).to_be_visible()  # B declined, and may still join
+        await pb.screenshot(path=f"{SHOTS}/call-desktop-join.png")
+        await join.click()
         for page in pages:
             await until_frames(page, 2)
         await expect(pa.locator("[data-tile]")).to_have_count(3)
@@ -310,6 +317,7 @@ async def test_a_group_of_three_in_a_mesh_each_decodes_both_others(
         await pc.get_by_role("button", name="Hang up").click()
         await pc.wait_for_function(ALL_TRACKS_ENDED, timeout=5_000)
         await expect(pa.locator("[data-tile]")).to_have_count(2)  # C's tile went
+        await expect(pc.get_by_role("button", name="Join the call under way")).to_be_visible()
         await pa.get_by_role("button", name="Hang up").click()
         for page in (pa, pb):
             await page.wait_for_function(ALL_TRACKS_ENDED, timeout=10_000)

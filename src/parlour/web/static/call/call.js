@@ -49,7 +49,8 @@ export class Calls {
     this.ring = new RingDialog({ onAccept: (media) => this.accept(media), onDecline: () => this.decline() });
     this.timeline = new Timeline(app);
     this.history = new HistoryPanel(app);
-    this.buttons = headerButtons({ onAudio: () => this.start("audio"), onVideo: () => this.start("video") });
+    this.ongoing = null; // a call under way in the open conversation that we are not in
+    this.buttons = headerButtons({ onAudio: () => this.start("audio"), onVideo: () => this.start("video"), onJoin: () => this.join() });
     document.querySelector("[data-block]")?.before(this.buttons.group);
     document.querySelector("[data-new-chat]")?.before(this.history.button());
     window.addEventListener("pagehide", () => this.leaving());
@@ -79,10 +80,12 @@ export class Calls {
 
   // -- the chat's hooks ---------------------------------------------------------------------
 
-  opened(c) {
+  async opened(c) {
     this.buttons.group.hidden = c.kind === "broadcast";
     this.renderButtons();
-    this.timeline.opened(c.id);
+    const calls = await this.timeline.opened(c.id);
+    const live = calls.find((x) => x.state !== "ended" && x.state !== "ringing");
+    if (live && this.app.current === c.id) this.noteOngoing(live);
   }
 
   closed() {
@@ -112,6 +115,17 @@ export class Calls {
     const busy = !!(this.call || this.ringing);
     this.buttons.audio.disabled = busy;
     this.buttons.video.disabled = busy;
+    const o = this.ongoing;
+    this.buttons.join.hidden = busy || !o || o.conversationId !== this.app.current;
+  }
+
+  // A call under way in a conversation we are not in (we declined, missed it, or joined the
+  // group later): the header offers to join it.
+  noteOngoing(state) {
+    const mine = state.participants.find((p) => keyOf(p) === this.me);
+    if (mine && ACTIVE.has(mine.state)) return;
+    this.ongoing = { id: state.id, media: state.media, conversationId: state.conversation_id, caller: state.caller_id };
+    this.renderButtons();
   }
 
   event(frame) {
@@ -134,7 +148,13 @@ export class Calls {
   apply(type, data) {
     if (type === "call.incoming") return this.incoming(data);
     if (STOP_RINGING[type] && this.ringing?.id === data.call_id) return this.stopRinging(STOP_RINGING[type]);
-    if (type === "call.ended" && this.ringing?.id === data.call_id) return this.stopRinging("");
+    if (type === "call.ended" && this.ringing?.id === data.call_id) this.stopRinging("");
+    if (type === "call.ended" && this.ongoing?.id === data.call_id) {
+      this.ongoing = null;
+      this.renderButtons();
+    } else if (data.call && data.call.state !== "ringing" && !this.call && !this.ringing) {
+      this.noteOngoing(data.call);
+    }
     const call = this.call;
     if (!call || data.call_id !== call.id) return;
     switch (type) {
@@ -265,20 +285,32 @@ export class Calls {
 
   async accept(media) {
     const r = this.ringing;
-    const deviceId = this.app.stream.deviceId;
-    if (!r || !deviceId) return;
+    if (!r || !this.app.stream.deviceId) return;
     this.stopRinging("");
+    await this.answer(r, media);
+  }
+
+  async join() {
+    const o = this.ongoing;
+    if (!o || this.call || this.ringing || !this.app.stream.deviceId) return;
+    this.ongoing = null;
+    await this.answer(o, o.media);
+  }
+
+  // Answers a ringing call, or joins one under way: the same request for the server.
+  async answer(r, media) {
     const c = this.app.conversations.get(r.conversationId);
     const title = `Call with ${c ? this.app.titleOf(c) : this.app.nameOf(r.caller)}`;
     const call = this.begin({ id: r.id, media, conversationId: r.conversationId, title });
     this.view.say("Answering…");
     if (!(await this.openMedia(call, media))) {
-      this.api.post(`/calls/${r.id}/decline`).catch(() => {});
+      if (this.ringing === null) this.api.post(`/calls/${r.id}/decline`).catch(() => {});
       return;
     }
     try {
       await this.loadIce();
-      const answer = await this.api.post(`/calls/${r.id}/accept`, { device_id: deviceId, client: clientFacts(this.version) });
+      const body = { device_id: this.app.stream.deviceId, client: clientFacts(this.version) };
+      const answer = await this.api.post(`/calls/${r.id}/accept`, body);
       if (call.over) return;
       this.view.say("Connecting…");
       this.sync(answer);
@@ -425,13 +457,15 @@ export class Calls {
       this.finish(null); // the server has not made it yet; start() hangs it up when it does
       return;
     }
+    let after = null;
     try {
-      await this.api.post(`/calls/${call.id}/hangup`, { reason: "hangup" });
+      after = await this.api.post(`/calls/${call.id}/hangup`, { reason: "hangup" });
     } catch (err) {
       if (err.code !== "call_state_conflict") this.app.flash(err.message); // already over
     }
     await this.report(call, quality);
     this.finish(null);
+    if (after && after.state !== "ended") this.noteOngoing(after); // a group goes on: rejoin
   }
 
   async ended(outcome) {

@@ -54,16 +54,18 @@ export class Timeline {
     new MutationObserver(() => this.placeAll()).observe(this.list, { childList: true });
   }
 
+  // Shows the conversation's past calls; returns its recent calls (for a call under way).
   async opened(conversationId) {
     this.entries.clear();
     let calls;
     try {
       calls = await this.app.api.get(`/calls?conversation_id=${encodeURIComponent(conversationId)}&limit=50`);
     } catch {
-      return; // the conversation works without its call entries
+      return []; // the conversation works without its call entries
     }
-    if (this.app.current !== conversationId) return;
+    if (this.app.current !== conversationId) return [];
     for (const c of calls) if (c.state === "ended") this.add(c);
+    return calls;
   }
 
   // From the durable event: the same fields as the history, under other names.

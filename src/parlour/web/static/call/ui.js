@@ -38,10 +38,11 @@ function iconButton(name, label, attrs = {}) {
 
 // -- the call buttons in a conversation's header ----------------------------------------
 
-export function headerButtons({ onAudio, onVideo }) {
+export function headerButtons({ onAudio, onVideo, onJoin }) {
   const audio = iconButton("phone", "Start a voice call", { class: "secondary small", onclick: onAudio, dataset: { callStart: "audio" } });
   const video = iconButton("video", "Start a video call", { class: "secondary small", onclick: onVideo, dataset: { callStart: "video" } });
-  return { group: h("div", { class: "call-start", role: "group", "aria-label": "Call" }, audio, video), audio, video };
+  const join = iconButton("phone", "Join the call under way", { class: "small join", onclick: onJoin, hidden: true, text: "Join" });
+  return { group: h("div", { class: "call-start", role: "group", "aria-label": "Call" }, join, audio, video), audio, video, join };
 }
 
 // -- ringing ------------------------------------------------------------------------------
