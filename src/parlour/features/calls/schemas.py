@@ -44,7 +44,7 @@ class QualityIn(Input):
     jitter_ms: float | None = Field(default=None, ge=0, le=60_000)
     round_trip_ms: float | None = Field(default=None, ge=0, le=60_000)
     bitrate_kbps: float | None = Field(default=None, ge=0, le=1_000_000)
-    frames_decoded: int | None = Field(default=None, ge=0)
+    frames_decoded: int | None = Field(default=None, ge=0, le=2_000_000_000)
 
 
 class GuestJoinIn(Input):
