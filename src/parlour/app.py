@@ -21,6 +21,8 @@ from parlour.features.consent import pages as consent_pages
 from parlour.features.consent import routes as consent_routes
 from parlour.features.orgs.pages import router as orgs_pages_router
 from parlour.features.orgs.routes import router as orgs_router
+from parlour.features.privacy import policy_pages
+from parlour.features.privacy.policy_routes import router as policy_router
 from parlour.features.privacy.routes import router as privacy_router
 from parlour.features.requests.pages import router as requests_pages_router
 from parlour.features.requests.routes import router as requests_router
@@ -54,6 +56,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.include_router(accounts_router)
     app.include_router(orgs_router)
     app.include_router(privacy_router)
+    app.include_router(policy_router)
     app.include_router(audit_router)
     app.include_router(requests_router)
     app.include_router(requests_pages_router)
@@ -65,6 +68,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.include_router(consent_routes.router)
     app.include_router(consent_routes.well_known)
     consent_pages.install(app)
+    policy_pages.install(app)
     app.include_router(accounts_pages_router)
     app.include_router(orgs_pages_router)
 

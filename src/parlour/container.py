@@ -30,6 +30,8 @@ from parlour.features.privacy.children import ChildService
 from parlour.features.privacy.erasure import ErasureService
 from parlour.features.privacy.export import ExportService
 from parlour.features.privacy.holds import HoldService
+from parlour.features.privacy.notices import PolicyService
+from parlour.features.privacy.policy import PolicyBook
 from parlour.features.requests.service import RequestService
 from parlour.jobs.runner import JobRunner, JobSettings
 from parlour.mail.service import Mailer, make_mailer
@@ -67,6 +69,7 @@ class Container:
     exports: ExportService
     erasure: ErasureService
     holds: HoldService
+    policy: PolicyService
     audit: AuditLog
     requests: RequestService
     children: ChildService
@@ -101,7 +104,8 @@ async def build_container(settings: Settings, clock: Clock | None = None) -> Con
     mailer = make_mailer(settings, db, clock)
     jobs = JobRunner(db, clock, job_settings(settings))
     blobs = FileBlobStore(data_dir / "blobs")
-    accounts = AccountService(db, clock, passwords, secret_key, mailer, settings)
+    book = PolicyBook()
+    accounts = AccountService(db, clock, passwords, secret_key, mailer, settings, book)
     audit = AuditLog(db, clock, secret_key)
     profiles = ProfileService(db, clock, blobs, accounts, settings.avatar_max_bytes, audit)
     orgs = OrgService(db, clock, accounts, mailer, settings, audit)
@@ -114,7 +118,7 @@ async def build_container(settings: Settings, clock: Clock | None = None) -> Con
     privacy = (db, clock, blobs, jobs, mailer, accounts, settings)
     erasure = ErasureService(*privacy, Base.metadata)
     stream = StreamService(db, pump, events, conversations, presence, settings.stream_queue)
-    consent = ConsentService(db, clock)
+    consent = ConsentService(db, clock, book)
     calls = CallService(db, clock, events, conversations, settings, secret_key, consent)
     sfu = await _sfu(settings)
     return Container(
@@ -140,6 +144,7 @@ async def build_container(settings: Settings, clock: Clock | None = None) -> Con
         jobs=jobs,
         exports=ExportService(*privacy, Base.metadata),
         erasure=erasure,
+        policy=PolicyService(db, clock, book, jobs, mailer, settings, Base.metadata),
         holds=HoldService(db, clock, erasure, audit),
         audit=audit,
         requests=RequestService(db, clock, mailer, jobs, audit, settings, secret_key),

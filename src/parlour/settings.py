@@ -7,7 +7,7 @@ import secrets
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -22,6 +22,16 @@ class SettingsError(Exception):
     def __init__(self, setting: str, message: str) -> None:
         super().__init__(f"{setting}: {message}")
         self.setting = setting
+
+
+class SubProcessor(BaseModel):
+    """A company that processes personal data on the operator's behalf, named in the policy."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    purpose: str = Field(min_length=1)
+    region: str = Field(min_length=1)
 
 
 class Settings(BaseSettings):
@@ -119,6 +129,14 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_starttls: bool = True
     mail_from: str = "Parlour <parlour@localhost>"
+
+    data_region: str | None = Field(
+        default=None, description="Where the data is kept, as the privacy policy states it."
+    )
+    sub_processors: list[SubProcessor] = Field(
+        default_factory=list,
+        description="Who processes data for the operator: JSON list of {name, purpose, region}.",
+    )
 
     @field_validator("log_level")
     @classmethod

@@ -1,4 +1,4 @@
-"""Pages of accounts: sign-in and out, sign-up by invitation, reset, profile, sessions, policy.
+"""Pages of accounts: sign-in and out, sign-up by invitation, reset, profile, sessions.
 
 Every action calls the same services as the JSON API: a page parses the form, calls one service
 method, and renders the form again with the errors or redirects (post, redirect, get).
@@ -13,7 +13,6 @@ from fastapi import APIRouter, Request
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
-from parlour.core.datamap import PURPOSES
 from parlour.core.errors import AppError, ErrorCode, invalid
 from parlour.core.passwords import MIN_LENGTH
 from parlour.features.accounts.actor import Actor
@@ -29,7 +28,6 @@ from parlour.features.accounts.schemas import (
     SignUp,
 )
 from parlour.features.privacy.hints import FieldHint, field_hints
-from parlour.features.privacy.policy import VERSIONS, current_version
 from parlour.web.auth import clear_session_cookie, client_of, get_container, set_session_cookie
 from parlour.web.forms import (
     kept,
@@ -156,7 +154,7 @@ async def _signup_form(
         "invitation_secret": secret,
         "org": org,
         "invited_email": invitation.email,
-        "policy": current_version(c.clock.now().date()),
+        "policy": c.policy.current(),
         "hints": profile_hints(),
         "password_hint": password_hint(),
         "values": values or {"email": invitation.email or ""},
@@ -235,22 +233,6 @@ async def reset_confirm_submit(request: Request) -> Response:
             password_hint=password_hint(),
         )
     return redirect("/signin?notice=password-reset")
-
-
-# -- the privacy policy -----------------------------------------------------------------------
-
-
-@router.get("/policy")
-async def policy_page(request: Request) -> Response:
-    today = get_container(request).clock.now().date()
-    return await render(
-        request,
-        "accounts/policy.html",
-        current=current_version(today),
-        versions=sorted(VERSIONS, key=lambda v: v.effective, reverse=True),
-        purposes=list(PURPOSES.values()),
-        hints=profile_hints(),
-    )
 
 
 # -- profile ----------------------------------------------------------------------------------

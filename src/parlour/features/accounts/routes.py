@@ -16,7 +16,6 @@ from parlour.features.accounts.schemas import (
     EmailChange,
     MeOut,
     PasswordChange,
-    PolicyOut,
     ProfileUpdate,
     Reauth,
     ResetConfirm,
@@ -30,7 +29,6 @@ from parlour.features.accounts.schemas import (
     UserOut,
 )
 from parlour.features.accounts.service import NewAccount
-from parlour.features.privacy.policy import current_version
 from parlour.web.auth import (
     clear_session_cookie,
     client_of,
@@ -75,12 +73,6 @@ def new_account(body: SignUp) -> NewAccount:
         department=body.department,
         location=body.location,
     )
-
-
-@router.get("/policy", response_model=PolicyOut)
-async def policy(c: Ctr) -> PolicyOut:
-    version = current_version(c.clock.now().date())
-    return PolicyOut(version=version.version, effective=version.effective, summary=version.summary)
 
 
 @router.post("/auth/signup", status_code=201, response_model=SignedIn)

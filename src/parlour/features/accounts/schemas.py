@@ -144,12 +144,6 @@ class SignedIn(BaseModel):
     csrf_token: str
 
 
-class PolicyOut(BaseModel):
-    version: str
-    effective: date
-    summary: str
-
-
 class EmailChange(Input):
     email: EmailStr
     password: Password = Field(description="Your current password, to confirm it is you.")

@@ -22,7 +22,7 @@ from parlour.features.accounts.models import (
     PolicyAcceptance,
     User,
 )
-from parlour.features.privacy.policy import current_version
+from parlour.features.privacy.policy import PolicyBook
 from parlour.mail.service import Mail, Mailer
 from parlour.settings import Settings
 
@@ -71,9 +71,11 @@ class AccountService:
         secret_key: bytes,
         mailer: Mailer,
         settings: Settings,
+        policies: PolicyBook | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
+        self._policies = policies or PolicyBook()
         self._passwords = passwords
         self._key = secret_key
         self._mailer = mailer
@@ -113,7 +115,7 @@ class AccountService:
 
         An operator creating an account records no acceptance: only the person can give one.
         """
-        policy = current_version(self._clock.now().date())
+        policy = self._policies.current(self._clock.now().date())
         accepted = form.accept_policy is not None
         if (accepted or not by_operator) and form.accept_policy != policy.version:
             raise AppError(

@@ -68,13 +68,13 @@ def is_set(found: Latest, purpose: str, kind: str) -> bool:
     return entry is not None and entry.decision == "set"
 
 
-def consent_valid(found: Latest, purpose: str, version: str) -> bool:
-    """Consent counts only if given under the policy version in force now."""
+def consent_valid(found: Latest, purpose: str, versions: frozenset[str]) -> bool:
+    """Consent counts only if given under a version still valid: the last material one or later."""
     entry = found.get((purpose, "consent"))
-    return entry is not None and entry.decision == "given" and entry.policy_version == version
+    return entry is not None and entry.decision == "given" and entry.policy_version in versions
 
 
-def allowed(purpose: Purpose, found: Latest, signals: Signals, version: str) -> bool:
+def allowed(purpose: Purpose, found: Latest, signals: Signals, versions: frozenset[str]) -> bool:
     """The lawful-basis check of the gate, for a subject whose entries are ``found``."""
     if purpose.essential:
         return True
@@ -83,19 +83,19 @@ def allowed(purpose: Purpose, found: Latest, signals: Signals, version: str) -> 
     if is_set(found, purpose.key, "restriction"):
         return False
     if purpose.basis is LegalBasis.CONSENT:
-        return consent_valid(found, purpose.key, version)
+        return consent_valid(found, purpose.key, versions)
     if purpose.basis is LegalBasis.LEGITIMATE_INTEREST:
         return not is_set(found, purpose.key, "objection")
     return True
 
 
-def chosen(found: Latest, version: str) -> bool:
-    """Whether the subject has decided on every consent purpose under the current version."""
+def chosen(found: Latest, versions: frozenset[str]) -> bool:
+    """Whether the subject has decided on every consent purpose under a still valid version."""
     for purpose in consent_purposes():
         entry = found.get((purpose.key, "consent"))
         if entry is None:
             return False
-        if entry.decision == "given" and entry.policy_version != version:
+        if entry.decision == "given" and entry.policy_version not in versions:
             return False
     return True
 

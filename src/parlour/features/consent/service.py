@@ -14,10 +14,11 @@ from parlour.core.clock import Clock
 from parlour.core.datamap import PURPOSES, Purpose
 from parlour.core.errors import AppError, ErrorCode
 from parlour.db.uow import Database, UnitOfWork
+from parlour.features.accounts import store as accounts_store
 from parlour.features.consent import rules, store
 from parlour.features.consent.models import HOWS, ConsentEntry
 from parlour.features.consent.rules import ACTIONS, DataSubject, Latest
-from parlour.features.privacy.policy import current_version
+from parlour.features.privacy.policy import PolicyBook
 
 log = logging.getLogger("parlour.consent")
 
@@ -47,12 +48,17 @@ class Change:
 
 
 class ConsentService:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, policies: PolicyBook | None = None) -> None:
         self._db = db
         self._clock = clock
+        self._policies = policies or PolicyBook()
 
     def policy_version(self) -> str:
-        return current_version(self._clock.now().date()).version
+        return self._policies.current(self._clock.now().date()).version
+
+    def _valid_versions(self) -> frozenset[str]:
+        """Consents and acceptances given under these versions count (P-POL-2)."""
+        return self._policies.still_valid(self._clock.now().date())
 
     # -- the gate ------------------------------------------------------------------------
 
@@ -74,29 +80,51 @@ class ConsentService:
         if not subject.known:
             return False
         found = await self._latest(subject)
-        return rules.allowed(purpose, found, subject.signals, self.policy_version())
+        if not await self._accepted_policy(subject):
+            return False
+        return rules.allowed(purpose, found, subject.signals, self._valid_versions())
 
     async def _latest(self, subject: DataSubject) -> Latest:
         async with self._db.transaction() as uow:
             entries = await store.entries_of(uow.session, subject.user_id, subject.visitor_id)
         return rules.latest(entries)
 
+    async def _accepted_policy(self, subject: DataSubject) -> bool:
+        """A user must have accepted the last material policy version before optional
+        processing resumes (P-POL-2); a visitor's cookie choice names its version instead."""
+        if subject.user_id is None:
+            return True
+        async with self._db.transaction() as uow:
+            rows = await accounts_store.acceptances_of(uow.session, subject.user_id)
+        valid = self._valid_versions()
+        return any(r.policy_version in valid for r in rows)
+
     # -- reading -------------------------------------------------------------------------
 
     async def state(self, subject: DataSubject) -> ConsentState:
         async with self._db.transaction() as uow:
             history = await store.entries_of(uow.session, subject.user_id, subject.visitor_id)
-        return self._state(subject, history)
+        accepted = await self._accepted_policy(subject)
+        return self._state(subject, history, accepted)
 
-    def _state(self, subject: DataSubject, history: list[ConsentEntry]) -> ConsentState:
+    def _state(
+        self, subject: DataSubject, history: list[ConsentEntry], accepted: bool
+    ) -> ConsentState:
         found = rules.latest(history)
-        version = self.policy_version()
-        purposes = [self._purpose_state(p, found, subject, version) for p in PURPOSES.values()]
-        return ConsentState(version, purposes, history, rules.chosen(found, version))
+        valid = self._valid_versions()
+        purposes = [
+            self._purpose_state(p, found, subject, valid, accepted) for p in PURPOSES.values()
+        ]
+        chosen = rules.chosen(found, valid)
+        return ConsentState(self.policy_version(), purposes, history, chosen)
 
     @staticmethod
     def _purpose_state(
-        purpose: Purpose, found: Latest, subject: DataSubject, version: str
+        purpose: Purpose,
+        found: Latest,
+        subject: DataSubject,
+        versions: frozenset[str],
+        accepted: bool,
     ) -> PurposeState:
         consent = found.get((purpose.key, "consent"))
         return PurposeState(
@@ -105,14 +133,16 @@ class ConsentService:
             consent_version=consent.policy_version if consent else None,
             restricted=rules.is_set(found, purpose.key, "restriction"),
             objected=rules.is_set(found, purpose.key, "objection"),
-            allowed=subject.known and rules.allowed(purpose, found, subject.signals, version),
+            allowed=subject.known
+            and (accepted or purpose.essential)
+            and rules.allowed(purpose, found, subject.signals, versions),
         )
 
     async def has_chosen(self, subject: DataSubject) -> bool:
         """Whether the banner may stay away: a decision on every consent purpose, this version."""
         if not subject.known:
             return False
-        return rules.chosen(await self._latest(subject), self.policy_version())
+        return rules.chosen(await self._latest(subject), self._valid_versions())
 
     # -- changing (appending) ------------------------------------------------------------
 
@@ -143,7 +173,7 @@ class ConsentService:
             "consent changed",
             extra={"event": "consent.changed", "user": subject.user_id, "how": how},
         )
-        return self._state(subject, history)
+        return self._state(subject, history, await self._accepted_policy(subject))
 
     async def record_choice(self, subject: DataSubject, given: set[str], how: str) -> None:
         """A banner choice: consent given or withdrawn for every consent purpose at once."""

@@ -17,7 +17,6 @@ from parlour.features.accounts.pages import password_hint, profile_hints
 from parlour.features.accounts.routes import new_account
 from parlour.features.orgs.schemas import InvitationIn, OrgIn, OrgPatch, SetupIn
 from parlour.features.orgs.service import InvitationLink
-from parlour.features.privacy.policy import current_version
 from parlour.web.auth import client_of, get_container, set_session_cookie
 from parlour.web.forms import kept, notice, parse, render_form, signin_first, text
 from parlour.web.pages import check_visitor_form, redirect, render, signed_in
@@ -53,7 +52,7 @@ async def _setup_form(
     context: dict[str, Any] = {
         "token": token,
         "min_age": c.settings.default_min_age,
-        "policy": current_version(c.clock.now().date()),
+        "policy": c.policy.current(),
         "hints": profile_hints(),
         "password_hint": password_hint(),
         "values": values or {},
