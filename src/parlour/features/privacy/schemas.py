@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from parlour.features.accounts.schemas import Input
 
 
 class ExportOut(BaseModel):
@@ -22,9 +24,7 @@ class ErasureOut(BaseModel):
     due_by: datetime = Field(description="The erasure job completes before this time.")
 
 
-class HoldIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class HoldIn(Input):
     user_id: str = Field(min_length=1, max_length=32)
     reason: str = Field(min_length=1, max_length=2000)
 
@@ -37,6 +37,5 @@ class HoldOut(BaseModel):
     released_at: datetime | None
 
 
-class ChildIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ChildIn(Input):
     reason: str = Field(min_length=1, max_length=2000)

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, EmailStr, Field
 
+from parlour.features.accounts.schemas import Input
 from parlour.features.requests.states import Kind
 
 
-class RequestIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class RequestIn(Input):
     name: str = Field(min_length=1, max_length=200)
     email: EmailStr
     kind: Kind
@@ -23,8 +23,7 @@ class RequestOpened(BaseModel):
     detail: str
 
 
-class VerifyIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class VerifyIn(Input):
     request_id: str = Field(min_length=1, max_length=32)
     code: str = Field(pattern=r"^\s*\d{6}\s*$")
 
@@ -34,13 +33,11 @@ class RequestVerified(BaseModel):
     due_at: datetime | None
 
 
-class StateIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class StateIn(Input):
     state: Literal["in_progress", "withdrawn"]
 
 
-class AnswerIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class AnswerIn(Input):
     answer: str = Field(min_length=1, max_length=20_000)
     refuse: bool = False
 
