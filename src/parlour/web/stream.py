@@ -46,7 +46,8 @@ class Sender:
 
     async def send_text(self, text: str) -> None:
         async with self._lock:
-            await asyncio.wait_for(self._ws.send_text(text), SEND_TIMEOUT)
+            async with asyncio.timeout(SEND_TIMEOUT):
+                await self._ws.send_text(text)
 
 
 def _same_origin(ws: WebSocket, container: Container) -> bool:
@@ -138,7 +139,10 @@ async def _pump(ws: WebSocket, sender: Sender, session: StreamSession, c: Contai
     beat = c.settings.stream_heartbeat_seconds
     while True:
         try:
-            frame = await asyncio.wait_for(c.stream.next_live(session), beat)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation
+            # that lands as the frame arrives, and the stream task then never ends.
+            async with asyncio.timeout(beat):
+                frame = await c.stream.next_live(session)
         except TimeoutError:
             await sender.send({"type": "heartbeat", "last_event_id": session.last_id})
             await c.stream.heartbeat()
@@ -233,7 +237,8 @@ async def _guest_forward(
     beat = c.settings.stream_heartbeat_seconds
     while True:
         try:
-            message = await asyncio.wait_for(subscription.get(), beat)
+            async with asyncio.timeout(beat):
+                message = await subscription.get()
         except TimeoutError:
             await sender.send({"type": "heartbeat", "last_event_id": 0})
             continue
