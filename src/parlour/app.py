@@ -19,6 +19,7 @@ from parlour.features.chat.pages import router as chat_pages_router
 from parlour.features.chat.routes import router as chat_router
 from parlour.features.consent import pages as consent_pages
 from parlour.features.consent import routes as consent_routes
+from parlour.features.marketing.pages import router as marketing_pages_router
 from parlour.features.orgs.pages import router as orgs_pages_router
 from parlour.features.orgs.routes import router as orgs_router
 from parlour.features.privacy import policy_pages
@@ -69,6 +70,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.include_router(consent_routes.well_known)
     consent_pages.install(app)
     policy_pages.install(app)
+    app.include_router(marketing_pages_router)
     app.include_router(accounts_pages_router)
     app.include_router(orgs_pages_router)
 

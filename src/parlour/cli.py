@@ -33,6 +33,8 @@ app.add_typer(admin_app, name="admin")
 app.add_typer(privacy_app, name="privacy")
 audit_app = typer.Typer(help="Check the tamper-evident audit log.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+marketing_app = typer.Typer(help="News mail, to people who opted in only.", no_args_is_help=True)
+app.add_typer(marketing_app, name="marketing")
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
@@ -338,6 +340,23 @@ def audit_verify() -> None:
     if result.broken is not None:
         raise fail(f"{result.broken} (checked {result.checked} entries)", code=1)
     out.print(f"The audit log holds: {result.checked} entries, head {result.head}.")
+
+
+@marketing_app.command("send")
+def marketing_send(
+    subject: Annotated[str, typer.Option(help="The mail's subject, one line.")],
+    body_file: Annotated[
+        typer.FileText, typer.Option("--body-file", help="Plain-text body; - reads stdin.")
+    ],
+) -> None:
+    """Queue a news mail for everyone who agreed to news; each mail can unsubscribe in one click."""
+    body = body_file.read()
+
+    async def work(c: Any) -> Any:
+        return await c.marketing.send(subject, body)
+
+    sent = _container_call(work)
+    out.print(f"Queued {sent.queued} mails; {sent.skipped} people have not agreed to news.")
 
 
 def main() -> None:

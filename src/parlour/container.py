@@ -25,6 +25,7 @@ from parlour.features.chat.service import ConversationService
 from parlour.features.chat.social import SocialService
 from parlour.features.chat.stream import StreamService
 from parlour.features.consent.service import ConsentService
+from parlour.features.marketing.service import MarketingService
 from parlour.features.orgs.service import OrgService
 from parlour.features.privacy.children import ChildService
 from parlour.features.privacy.erasure import ErasureService
@@ -70,6 +71,7 @@ class Container:
     erasure: ErasureService
     holds: HoldService
     policy: PolicyService
+    marketing: MarketingService
     audit: AuditLog
     requests: RequestService
     children: ChildService
@@ -145,6 +147,7 @@ async def build_container(settings: Settings, clock: Clock | None = None) -> Con
         exports=ExportService(*privacy, Base.metadata),
         erasure=erasure,
         policy=PolicyService(db, clock, book, jobs, mailer, settings, Base.metadata),
+        marketing=MarketingService(db, clock, consent, mailer, settings, secret_key),
         holds=HoldService(db, clock, erasure, audit),
         audit=audit,
         requests=RequestService(db, clock, mailer, jobs, audit, settings, secret_key),

@@ -24,6 +24,7 @@ class OutboxMail(Base):
         info=personal(
             "user.contact.email",
             "provide_service",
+            "marketing",
             retention=OUTBOX_RETENTION,
             subject="recipient",
             description="recipient of a service mail; cleared once it is delivered",
@@ -34,6 +35,7 @@ class OutboxMail(Base):
         info=personal(
             "user.communications.email",
             "provide_service",
+            "marketing",
             retention=OUTBOX_RETENTION,
             subject="recipient",
         ),
@@ -43,9 +45,21 @@ class OutboxMail(Base):
         info=personal(
             "user.communications.email",
             "provide_service",
+            "marketing",
             retention=OUTBOX_RETENTION,
             subject="recipient",
             description="the mail's text, which may hold a one-time link; cleared once sent",
+        ),
+    )
+    headers: Mapped[str | None] = mapped_column(
+        Text,
+        info=personal(
+            "user.communications.email",
+            "provide_service",
+            "marketing",
+            retention=OUTBOX_RETENTION,
+            subject="recipient",
+            description="extra headers, such as a news mail's unsubscribe link; cleared once sent",
         ),
     )
     status: Mapped[str] = mapped_column(

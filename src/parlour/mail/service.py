@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import smtplib
 from dataclasses import dataclass
 from datetime import timedelta
 from email.message import EmailMessage
+from email.policy import default as default_policy
 
 from sqlalchemy import select, update
 
@@ -26,6 +28,8 @@ from parlour.settings import Settings
 log = logging.getLogger("parlour.mail")
 
 KEPT, PENDING, SENT, FAILED = "kept", "pending", "sent", "failed"
+# Long headers such as List-Unsubscribe's URL must stay readable, not become encoded words.
+WIRE_POLICY = default_policy.clone(max_line_length=998)
 MAX_ATTEMPTS = 8
 LEASE = timedelta(minutes=5)
 BATCH = 20
@@ -36,6 +40,15 @@ class Mail:
     to: str
     subject: str
     body: str
+    headers: tuple[tuple[str, str], ...] = ()  # extra headers, such as List-Unsubscribe
+
+
+def _headers_json(mail: Mail) -> str | None:
+    return json.dumps(dict(mail.headers)) if mail.headers else None
+
+
+def _headers_of(stored: str | None) -> tuple[tuple[str, str], ...]:
+    return tuple(json.loads(stored).items()) if stored else ()
 
 
 class SmtpTransport:
@@ -44,10 +57,12 @@ class SmtpTransport:
 
     def send(self, mail: Mail) -> None:
         s = self._settings
-        message = EmailMessage()
+        message = EmailMessage(policy=WIRE_POLICY)
         message["From"] = s.mail_from
         message["To"] = mail.to
         message["Subject"] = mail.subject
+        for name, value in mail.headers:
+            message[name] = value
         message.set_content(mail.body)
         with smtplib.SMTP(s.smtp_host or "", s.smtp_port, timeout=20) as smtp:
             if s.smtp_starttls:
@@ -81,6 +96,7 @@ class Mailer:
                 to_addr=mail.to,
                 subject=mail.subject,
                 body=mail.body,
+                headers=_headers_json(mail),
                 status=KEPT if self._transport is None else PENDING,
                 attempts=0,
                 next_attempt_at=now,
@@ -149,7 +165,7 @@ class Mailer:
                 return None
             row = await uow.session.get(OutboxMail, mail_id)
             await uow.commit()
-        return Mail(row.to_addr, row.subject, row.body) if row else None
+        return Mail(row.to_addr, row.subject, row.body, _headers_of(row.headers)) if row else None
 
     async def _deliver_one(self, mail_id: str) -> int:
         mail = await self._claim(mail_id)
@@ -173,7 +189,7 @@ class Mailer:
                 # Delivered: the row keeps the fact and the time, not who it went to or what
                 # it said (an erased person's receipt must not outlive its delivery).
                 row.status, row.sent_at = SENT, now
-                row.to_addr, row.subject, row.body = "", "", ""
+                row.to_addr, row.subject, row.body, row.headers = "", "", "", None
                 log.info("mail sent", extra={"event": "mail.sent"})
             else:
                 row.attempts += 1

@@ -24,7 +24,7 @@ DECISIONS = {
     "restriction": ("set", "lifted"),
     "objection": ("set", "lifted"),
 }
-HOWS = ("banner", "settings", "api", "gpc", "dnt")
+HOWS = ("banner", "settings", "api", "gpc", "dnt", "unsubscribe")
 
 
 def _proof(description: str) -> dict[str, object]:
@@ -72,6 +72,6 @@ class ConsentEntry(Base):
         String(32), info=_proof("the privacy policy version in force at the time")
     )
     how: Mapped[str] = mapped_column(
-        String(16), info=_proof("banner, settings, api, or a gpc or dnt browser signal")
+        String(16), info=_proof("banner, settings, api, unsubscribe link, or a gpc or dnt signal")
     )
     recorded_at: Mapped[datetime] = mapped_column(info=_proof("when the decision was made"))

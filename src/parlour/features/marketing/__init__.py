@@ -1,0 +1,1 @@
+"""Opt-in news by mail, with a one-click unsubscribe that needs no sign-in (P-CNS-5)."""
