@@ -4,6 +4,7 @@
 import { Calls } from "../call/call.js";
 import { Api, signIn } from "./api.js";
 import { Composer } from "./composer.js";
+import { Details } from "./details.js";
 import { h, plainText, snippet } from "./dom.js";
 import { renderList, renderResults } from "./list.js";
 import { Menus } from "./menus.js";
@@ -23,6 +24,10 @@ const TYPING_SHOWN_MS = 5000;
 
 function wait(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function noun(c) {
+  return { group: "group", broadcast: "broadcast list" }[c?.kind] || "conversation";
 }
 
 function pick(root, names) {
@@ -51,6 +56,7 @@ export class App {
       "conn", "search", "search-results", "results", "list-nav", "conversations", "list-empty",
       "placeholder", "conv", "back", "conv-title", "conv-sub", "block", "blocked-note", "scroller",
       "history-state", "messages", "typing", "readonly", "composer", "announcer", "new-chat",
+      "details", "left-note",
     ]);
     this.menus = new Menus();
     this.deleteDialog = document.querySelector("[data-delete-dialog]");
@@ -70,6 +76,8 @@ export class App {
       onSignedOut: signIn,
     });
     this.newChat = new NewChat(this, document.querySelector("[data-new-dialog]"));
+    this.details = new Details(this, document.querySelector("[data-details-dialog]"));
+    this.leaving = null; // the conversation this window is leaving on purpose
     this.calls = new Calls(this);
   }
 
@@ -103,6 +111,10 @@ export class App {
     this.els.back.addEventListener("click", () => this.back());
     this.els["new-chat"].addEventListener("click", () => this.newChat.show());
     this.els.block.addEventListener("click", () => this.toggleBlock());
+    this.els.details.addEventListener("click", () => {
+      const c = this.conversations.get(this.current);
+      if (c) this.details.show(c);
+    });
     window.addEventListener("popstate", () => this.route());
     document.addEventListener("visibilitychange", () => this.visibility());
     const search = this.els.search.querySelector("input");
@@ -187,10 +199,33 @@ export class App {
     if (this.current === c.id) this.renderHeader();
   }
 
-  removed(id) {
+  // Gone from this window: left here, or removed by an admin (or left on another device).
+  // Someone removed while reading it keeps the messages in view, says so, and cannot send.
+  removed(id, why = null) {
     this.conversations.delete(id);
-    if (this.current === id) this.showList();
+    this.details.closeFor(id);
+    if (this.current === id && this.leaving === id) this.showList();
+    else if (this.current === id) this.showLeft(why);
+    if (this.leaving === id) this.leaving = null;
     this.renderList();
+  }
+
+  showLeft(why) {
+    const text = why || `You are no longer in this ${noun(this.thread?.c)}: you cannot send or receive its messages here.`;
+    this.els["left-note"].textContent = text;
+    this.els["left-note"].hidden = false;
+    this.els.composer.hidden = true;
+    this.els.readonly.hidden = true;
+    this.els.details.hidden = true;
+    this.els.conv.classList.add("left");
+    this.els["conv-sub"].textContent = "No longer a member";
+    this.announce(text);
+  }
+
+  // A send refused with "not found": this window missed that we left or were removed.
+  lost(id) {
+    const c = this.conversations.get(id) || this.thread?.c;
+    this.removed(id, `Your message was not sent: you are no longer in this ${noun(c)}.`);
   }
 
   // -- names -----------------------------------------------------------------------------
@@ -259,7 +294,6 @@ export class App {
     this.root.classList.add("has-conversation");
     this.els.placeholder.hidden = true;
     this.els.conv.hidden = false;
-    document.title = `${this.titleOf(c)} · Parlour`;
     this.renderHeader();
     this.calls.opened(c);
     this.renderTyping();
@@ -285,7 +319,6 @@ export class App {
     this.root.classList.remove("has-conversation");
     this.els.placeholder.hidden = false;
     this.els.conv.hidden = true;
-    document.title = "Chat · Parlour";
     if (push) history.pushState({ chat: null }, "", "/chat");
     this.renderList();
     if (was) this.els.conversations.querySelector(`[data-conversation-id="${CSS.escape(was)}"]`)?.focus();
@@ -310,6 +343,7 @@ export class App {
       "read.updated": () => this.readUpdated(frame),
       "member.added": () => this.memberChanged(frame),
       "member.removed": () => this.memberChanged(frame),
+      "member.updated": () => this.refreshConversation(frame.data.conversation_id),
       "conversation.updated": () => this.renamed(frame),
       typing: () => this.typingFrom(frame),
       presence: () => this.presenceOf(frame),
@@ -356,6 +390,7 @@ export class App {
     if (!c) return;
     const member = c.members.find((m) => m.user_id === userId);
     if (member) member.read_message_id = Math.max(member.read_message_id, messageId);
+    if (this.thread && this.current === c.id) this.thread.receipts();
     if (userId !== this.me) return;
     c.read_message_id = Math.max(c.read_message_id, messageId);
     if (!c.last_message || messageId >= c.last_message.id) c.unread = 0;
@@ -422,6 +457,16 @@ export class App {
     for (const c of this.conversations.values()) if (c.id !== this.current) elsewhere += c.unread;
     this.els.back.textContent = elsewhere ? `‹ Chats (${elsewhere})` : "‹ Chats";
     this.els.back.setAttribute("aria-label", `Back to conversations${elsewhere ? `, ${elsewhere} unread` : ""}`);
+    this.renderTitle();
+  }
+
+  // The window's title leads with the unread total, as in "(3) Chat · Parlour".
+  renderTitle() {
+    let total = 0;
+    for (const c of this.conversations.values()) total += c.unread;
+    const c = this.current && this.conversations.get(this.current);
+    const title = `${c ? this.titleOf(c) : "Chat"} · Parlour`;
+    document.title = total ? `(${total}) ${title}` : title;
   }
 
   renderHeader() {
@@ -441,6 +486,11 @@ export class App {
     const canPost = this.canPost(c);
     this.els.composer.hidden = !canPost;
     this.els.readonly.hidden = canPost;
+    this.els["left-note"].hidden = true;
+    this.els.conv.classList.remove("left");
+    this.els.details.hidden = c.kind === "direct";
+    this.details.update(c);
+    this.thread?.receipts();
   }
 
   subtitle(c) {

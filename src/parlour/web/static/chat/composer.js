@@ -127,6 +127,10 @@ export class Composer {
       this.showError(`${err.message} The person may have blocked you.`);
       return;
     }
+    if (err.status === 404 && this.mode?.kind !== "edit") {
+      this.app.lost(thread.c.id);
+      return;
+    }
     // A network failure or a server fault may have sent it: keep the key for the retry.
     if (err.status !== 0 && err.status < 500) this.key = null;
     this.showError(err.describe());

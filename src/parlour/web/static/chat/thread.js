@@ -3,6 +3,7 @@
 // twice (history and live, or a replay) is shown once, updated in place.
 
 import { clock, h, plainText, safeFragment, snippet } from "./dom.js";
+import { renderReceipts } from "./receipts.js";
 
 const PAGE = 40;
 const QUICK = ["👍", "❤️", "😂", "🎉", "😮", "🙏"];
@@ -83,6 +84,7 @@ export class Thread {
     this.els.list.prepend(items);
     s.scrollTop = s.scrollHeight - fromBottom;
     this.refreshQuotes();
+    this.receipts();
     this.scheduleRead();
   }
 
@@ -99,6 +101,7 @@ export class Thread {
     const s = this.els.scroller;
     const atBottom = this.atBottom();
     this.insert(this.render(m), m.id);
+    this.receipts();
     if (atBottom || m.sender_id === this.app.me) s.scrollTop = s.scrollHeight;
     this.scheduleRead();
     return true;
@@ -120,6 +123,12 @@ export class Thread {
     old.replaceWith(li);
     if (focusKey) (li.querySelector(`[data-key="${CSS.escape(focusKey)}"]`) || li).focus();
     this.refreshQuotes();
+    this.receipts();
+  }
+
+  // "Seen" under my last message the others have read; redrawn when a read marker moves.
+  receipts() {
+    if (!this.closed) renderReceipts(this);
   }
 
   // A message the server refused to deliver stays visible to its sender, marked as such.
