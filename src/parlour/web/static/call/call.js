@@ -12,6 +12,7 @@ import { clientFacts, LocalMedia } from "./media.js";
 import { Peer, summarise } from "./peer.js";
 import { Ringer } from "./ringer.js";
 import { CallView, headerButtons, RingDialog } from "./ui.js";
+import { endReason } from "./words.js";
 
 const ACTIVE = new Set(["accepted", "connected"]);
 const WAITING = new Set(["invited", "ringing"]);
@@ -22,6 +23,7 @@ const STOP_RINGING = {
   "call.stop_ringing": "Declined.",
 };
 const AUTO_CLOSE_MS = 4000;
+const NETWORK_GRACE_MS = 30000;
 
 function keyOf(p) {
   return p.key || p.user_id;
@@ -62,6 +64,7 @@ export class Calls {
   leaving() {
     const call = this.call;
     if (!call || call.over) return;
+    call.over = true;
     call.local.stop();
     if (!call.id) return;
     fetch(`/api/v1/calls/${call.id}/hangup`, {
@@ -84,8 +87,11 @@ export class Calls {
     this.buttons.group.hidden = c.kind === "broadcast";
     this.renderButtons();
     const calls = await this.timeline.opened(c.id);
+    if (this.app.current !== c.id) return;
     const live = calls.find((x) => x.state !== "ended" && x.state !== "ringing");
-    if (live && this.app.current === c.id) this.noteOngoing(live);
+    if (live) this.noteOngoing(live);
+    else if (this.ongoing?.conversationId === c.id) this.ongoing = null;
+    this.renderButtons();
   }
 
   closed() {
@@ -134,7 +140,7 @@ export class Calls {
       return;
     }
     if (frame.type === "error") {
-      if (this.call && frame.call_id === this.call.id) this.view.fail(frame.detail);
+      if (this.call && !this.call.over && frame.call_id === this.call.id) this.view.fail(frame.detail);
       return;
     }
     const data = frame.data || {};
@@ -171,7 +177,6 @@ export class Calls {
         this.app.announce(`${this.app.nameOf(data.by)} left the call.`);
         return this.sync(data.call);
       case "call.declined":
-        call.declinedBy.push(data.by);
         return this.sync(data.call);
       case "call.connected":
         return this.connected();
@@ -191,7 +196,6 @@ export class Calls {
       peers: new Map(),
       local: new LocalMedia(),
       early: [],
-      declinedBy: [],
       left: [],
       connectedAt: null,
       connectedSent: false,
@@ -287,7 +291,7 @@ export class Calls {
     const r = this.ringing;
     if (!r || !this.app.stream.deviceId) return;
     this.stopRinging("");
-    await this.answer(r, media);
+    await this.answer(r, media, { ringing: true });
   }
 
   async join() {
@@ -298,13 +302,13 @@ export class Calls {
   }
 
   // Answers a ringing call, or joins one under way: the same request for the server.
-  async answer(r, media) {
+  async answer(r, media, { ringing = false } = {}) {
     const c = this.app.conversations.get(r.conversationId);
     const title = `Call with ${c ? this.app.titleOf(c) : this.app.nameOf(r.caller)}`;
     const call = this.begin({ id: r.id, media, conversationId: r.conversationId, title });
     this.view.say("Answering…");
     if (!(await this.openMedia(call, media))) {
-      if (this.ringing === null) this.api.post(`/calls/${r.id}/decline`).catch(() => {});
+      if (ringing) this.api.post(`/calls/${r.id}/decline`).catch(() => {});
       return;
     }
     try {
@@ -393,6 +397,22 @@ export class Calls {
     const notes = { new: "Connecting…", connecting: "Connecting…", disconnected: "Reconnecting…", failed: "Connection lost" };
     this.view.showTile(peer.key, { stream: peer.remote, video: peer.remoteVideo, mic: peer.remoteState.mic, note: notes[state] || "" });
     if (state === "connected") this.mediaUp();
+    this.watchNetwork();
+  }
+
+  // When every connection has been down for a while (ICE restarts included), we leave the
+  // call with "network" as the reason rather than sit in a silent call.
+  watchNetwork() {
+    const call = this.call;
+    if (!call || call.over) return;
+    const peers = [...call.peers.values()];
+    const down = peers.length > 0 && peers.every((p) => ["failed", "disconnected"].includes(p.pc.connectionState));
+    if (!down) {
+      clearTimeout(call.networkTimer);
+      call.networkTimer = null;
+    } else if (!call.networkTimer && call.connectedAt) {
+      call.networkTimer = setTimeout(() => this.call === call && this.hangup("network"), NETWORK_GRACE_MS);
+    }
   }
 
   // Our first peer connection is up: the server counts the call as connected from here.
@@ -440,6 +460,7 @@ export class Calls {
     if (!call || call.over) return null;
     call.over = true;
     call.local.stop();
+    clearTimeout(call.networkTimer);
     const peers = [...call.peers.values()];
     const stats = await Promise.all(peers.map((p) => p.stats().catch(() => null)));
     for (const p of peers) p.close();
@@ -449,7 +470,7 @@ export class Calls {
     return call.connectedAt && all.length ? summarise(all) : null;
   }
 
-  async hangup() {
+  async hangup(reason = "hangup") {
     const call = this.call;
     if (!call || call.over) return;
     const quality = await this.release();
@@ -459,21 +480,21 @@ export class Calls {
     }
     let after = null;
     try {
-      after = await this.api.post(`/calls/${call.id}/hangup`, { reason: "hangup" });
+      after = await this.api.post(`/calls/${call.id}/hangup`, { reason });
     } catch (err) {
       if (err.code !== "call_state_conflict") this.app.flash(err.message); // already over
     }
     await this.report(call, quality);
-    this.finish(null);
+    this.finish(reason === "network" ? "The connection was lost, so you left the call." : null);
     if (after && after.state !== "ended") this.noteOngoing(after); // a group goes on: rejoin
   }
 
   async ended(outcome) {
     const call = this.call;
-    if (!call) return;
+    if (!call || call.over) return; // we ended it ourselves: hangup() or abort() finishes
     const quality = await this.release();
     await this.report(call, quality);
-    if (this.call === call) this.finish(this.reason(call, outcome));
+    if (this.call === call) this.finish(endReason(outcome, this.directPartner(call)));
   }
 
   async report(call, quality) {
@@ -485,23 +506,9 @@ export class Calls {
     }
   }
 
-  reason(call, outcome) {
-    const direct = this.app.conversations.get(call.conversationId)?.kind === "direct";
-    const who = direct ? this.app.titleOf(this.app.conversations.get(call.conversationId)) : null;
-    switch (outcome) {
-      case "declined":
-        return who ? `${who} declined the call.` : "Everyone declined the call.";
-      case "missed":
-        return who ? `${who} did not answer.` : "Nobody answered.";
-      case "busy":
-        return who ? `${who} is on another call.` : "Everyone is on another call.";
-      case "failed":
-        return "The call could not connect. Check your network and try again.";
-      case "cancelled":
-        return "The call was cancelled.";
-      default:
-        return "Call ended.";
-    }
+  directPartner(call) {
+    const c = this.app.conversations.get(call.conversationId);
+    return c?.kind === "direct" ? this.app.titleOf(c) : null;
   }
 
   // A call that could not start: the reason stays on screen.
