@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import logging
 import os
 import secrets
@@ -26,7 +27,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from fastapi import FastAPI
-from sqlalchemy import String, Table, Text, select, text, update
+from sqlalchemy import String, Table, Text, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parlour.container import Container
@@ -119,7 +120,8 @@ async def _plant_table(session: AsyncSession, table: Table, who: Identity, canar
     ids = list(await session.execute(select(*pk).where(where)))
     if not ids:
         return
-    values: dict[str, str] = {}
+    rows = pk[0].in_([i[0] for i in ids]) if len(pk) == 1 else tuple_(*pk).in_(ids)
+    planted: dict[str, str] = {}
     for column, decl in personal_columns(table):
         name = f"{table.name}.{column.name}"
         if (
@@ -129,16 +131,27 @@ async def _plant_table(session: AsyncSession, table: Table, who: Identity, canar
             or not isinstance(column.type, String | Text)
         ):
             continue
-        length = getattr(column.type, "length", None)
-        if decl.category == "user.contact.email":  # one new address, so rows still find it
-            canary.columns[name] = canary.marker("users.email")
-            values[column.name] = canary.marker("users.email") + "@canary.example"
-        else:
-            values[column.name] = _value(column.type, canary.marker(name), length)
+        # Only where the field holds something of theirs, and in the shape it holds it.
+        sample = await session.scalar(select(column).where(rows, column.is_not(None)).limit(1))
+        if sample is None:
+            continue
+        value = _planted_value(canary, name, decl.category, column, str(sample))
+        await session.execute(
+            update(table).where(rows, column.is_not(None)).values({column.name: value})
+        )
+        planted[column.name] = value
         canary.exported[name] = decl.exported
-    if values:
-        await session.execute(update(table).where(where).values(**values))
-        await _reindex(session, table, values, ids)
+    await _reindex(session, table, planted, ids)
+
+
+def _planted_value(canary: Canary, name: str, category: str, column: Any, sample: str) -> str:
+    if category == "user.contact.email":  # one new address, so the rows still find them
+        canary.columns[name] = canary.marker("users.email")
+        return canary.marker("users.email") + "@canary.example"
+    marker = canary.marker(name)
+    if sample.startswith("{"):  # a JSON object stays one, so its reader still works
+        return json.dumps({"canary": marker})
+    return _value(column.type, marker, getattr(column.type, "length", None))
 
 
 async def _reindex(
