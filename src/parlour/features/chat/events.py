@@ -125,10 +125,17 @@ class EventLog:
     async def hydrate(
         self, session: AsyncSession, events: list[Event]
     ) -> list[tuple[Event, dict[str, Any]]]:
-        """Wire events, with messages as they are now: a deleted text is gone from replays."""
+        """Wire events, with messages as they are now: a deleted text is gone from replays.
+
+        Reactions are read only for messages with a ``message.updated`` event here: every
+        reaction appends one, after the message's ``message.created``, so a client that
+        applies events in order ends with every reaction, and a batch of new messages (the
+        pump's usual read) costs no reaction query.
+        """
         refs = [int(e.ref) for e in events if e.type in MESSAGE_EVENTS and e.ref]
         messages = await store.messages_by_id(session, refs)
-        reactions = await store.reactions_for(session, refs)
+        updated = [int(e.ref) for e in events if e.type == "message.updated" and e.ref]
+        reactions = await store.reactions_for(session, updated)
         out: list[tuple[Event, dict[str, Any]]] = []
         for event in events:
             if event.type in MESSAGE_EVENTS:
