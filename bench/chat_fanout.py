@@ -35,6 +35,7 @@ from typing import Any
 import httpx
 import websockets
 
+from bench import proctree
 from bench.harness import (
     PASSWORD,
     REDIS,
@@ -61,19 +62,44 @@ class User:
 
 @dataclass
 class Deliveries:
-    """What the stream clients saw: one latency per (message, receiver)."""
+    """What the stream clients saw, checked against what should arrive: every message once
+    to every other member of its conversation, one latency per (message, receiver)."""
 
-    expected: int = 0
-    latencies_ms: list[float] = field(default_factory=list)
+    pending: dict[str, set[str]] = field(default_factory=dict)  # message key -> still due
+    receivers: dict[str, frozenset[str]] = field(default_factory=dict)  # message key -> all
+    latencies_ms: list[tuple[str, int, float]] = field(default_factory=list)  # key, size, ms
+    duplicates: int = 0
+    strays: int = 0  # a bench message at someone who is not a member
     out_of_order: int = 0
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def seen(self, sent_ns: int) -> None:
-        self.latencies_ms.append((time.perf_counter_ns() - sent_ns) / 1e6)
-        if len(self.latencies_ms) >= self.expected:
+    def expect(self, key: str, receivers: list[str]) -> None:
+        self.pending[key] = set(receivers)
+        self.receivers[key] = frozenset(receivers)
+
+    def outstanding(self) -> int:
+        return sum(len(r) for r in self.pending.values())
+
+    def seen(self, key: str, receiver: str, sent_ns: int) -> None:
+        ms = (time.perf_counter_ns() - sent_ns) / 1e6
+        if receiver not in self.receivers.get(key, ()):
+            self.strays += 1
+            return
+        waiting = self.pending.get(key)
+        if waiting is None or receiver not in waiting:
+            self.duplicates += 1
+            return
+        waiting.discard(receiver)
+        if not waiting:
+            del self.pending[key]
+        self.latencies_ms.append((key, len(self.receivers[key]) + 1, ms))
+        if not self.pending:
             self.changed.set()
 
     async def drained(self, seconds: float) -> None:
+        if not self.pending:
+            return
+        self.changed.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.changed.wait(), seconds)
 
@@ -186,7 +212,8 @@ async def listen(address: str, user: User, seen: Deliveries, ready: asyncio.Queu
             message = frame["data"]["message"]
             body = message["body"] or ""
             if body.startswith("bench:") and message["sender_id"] != user.id:
-                seen.seen(int(body.split(":")[2]))
+                _bench, phase, i, sent_ns = body.split(":")
+                seen.seen(f"{phase}:{i}", user.id, int(sent_ns))
 
 
 @contextlib.asynccontextmanager
@@ -216,12 +243,15 @@ class Workload:
     seen: Deliveries
     concurrency: int
 
-    def plan(self, count: int, seed: int) -> list[tuple[str, User, int]]:
+    def plan(self, count: int, seed: int) -> list[tuple[str, User, list[str]]]:
+        """Which conversation each message goes to (uniformly), its sender (a member) and
+        the members who must receive it (all the others)."""
         rng = random.Random(seed)
         out = []
         for _ in range(count):
             cid, members = rng.choice(self.conversations)
-            out.append((cid, rng.choice(members), len(members) - 1))
+            sender = rng.choice(members)
+            out.append((cid, sender, [u.id for u in members if u.id != sender.id]))
         return out
 
 
@@ -237,27 +267,29 @@ async def baseline(work: Workload, count: int, rate: float | None) -> Drive:
         return await drive(count, work.concurrency, rate, health)
 
 
-async def sends(work: Workload, count: int, rate: float | None, seed: int) -> dict[str, Any]:
+async def sends(
+    work: Workload, tag: str, count: int, rate: float | None, seed: int
+) -> dict[str, Any]:
     plan = work.plan(count, seed)
-    work.seen.expected += sum(fanout for _cid, _user, fanout in plan)
+    for i, (_cid, _sender, receivers) in enumerate(plan):
+        work.seen.expect(f"{tag}:{i}", receivers)
     limits = httpx.Limits(max_connections=work.concurrency)
-    cpu0, client0 = work.server.cpu_seconds(), own_cpu_seconds()
+    pid = work.server.process.pid
+    cpu0, client0 = proctree.tree_cpu_seconds(pid), own_cpu_seconds()
     async with httpx.AsyncClient(base_url=work.server.url, timeout=60, limits=limits) as http:
 
         async def send(i: int) -> None:
-            cid, sender, _fanout = plan[i]
+            cid, sender, _receivers = plan[i]
             posted = await http.post(
                 f"/api/v1/conversations/{cid}/messages",
-                json={"body": f"bench:{i}:{time.perf_counter_ns()}"},
+                json={"body": f"bench:{tag}:{i}:{time.perf_counter_ns()}"},
                 headers={"Authorization": f"Bearer {sender.token}"},
             )
             posted.raise_for_status()
 
         result = await drive(count, work.concurrency, rate, send)
-        work.seen.changed.clear()
-        if len(work.seen.latencies_ms) < work.seen.expected:
-            await work.seen.drained(DRAIN_SECONDS)
-    cpu = work.server.cpu_seconds() - cpu0
+        await work.seen.drained(DRAIN_SECONDS)
+    cpu = proctree.tree_cpu_seconds(pid) - cpu0
     return {
         "messages": count,
         "sends_per_s": result.per_second,
@@ -268,28 +300,46 @@ async def sends(work: Workload, count: int, rate: float | None, seed: int) -> di
     }
 
 
+def _by_group_size(delivered: list[tuple[str, int, float]]) -> dict[str, dict[str, float]]:
+    sizes = sorted({size for _key, size, _ms in delivered})
+    return {
+        str(size): {
+            "deliveries": len(ms := [m for _k, s, m in delivered if s == size]),
+            **summary(ms),
+        }
+        for size in sizes
+    }
+
+
 async def phase(
     work: Workload, name: str, count: int, rate: float | None, seed: int
 ) -> dict[str, Any]:
+    tag = str(seed)
     base = await baseline(work, count, rate)
-    before = len(work.seen.latencies_ms)
-    expected_before = work.seen.expected
-    out = await sends(work, count, rate, seed)
-    delivered = work.seen.latencies_ms[before:]
-    deliveries = summary(delivered)
+    out = await sends(work, tag, count, rate, seed)
+    mine = f"{tag}:"
+    delivered = [d for d in work.seen.latencies_ms if d[0].startswith(mine)]
+    expected = sum(len(r) for k, r in work.seen.receivers.items() if k.startswith(mine))
+    lost = sum(len(r) for k, r in work.seen.pending.items() if k.startswith(mine))
+    deliveries = summary([ms for _key, _size, ms in delivered])
     base_ms = summary(base.latencies_ms)
     out.update(
         phase=name,
         rate_limit=rate,
+        rate_held=None if rate is None else out["sends_per_s"] >= 0.95 * rate,
+        expected_deliveries=expected,
         deliveries=len(delivered),
-        lost=work.seen.expected - expected_before - len(delivered),
+        lost=lost,
         delivery_ms=deliveries,
+        delivery_ms_by_group_size=_by_group_size(delivered),
         baseline_per_s=base.per_second,
         baseline_ms=base_ms,
         sends_per_s_x_baseline=out["sends_per_s"] / base.per_second,
         send_p50_x_baseline=out["send_ms"]["p50"] / base_ms["p50"],
+        send_p95_x_baseline=out["send_ms"]["p95"] / base_ms["p95"],
         delivery_p50_x_baseline=deliveries["p50"] / base_ms["p50"],
-        server_rss_mib=work.server.rss_mib(),
+        delivery_p95_x_baseline=deliveries["p95"] / base_ms["p95"],
+        server_rss_mib=proctree.tree_rss_bytes(work.server.process.pid) / 2**20,
     )
     return out
 
@@ -302,23 +352,30 @@ async def run_all(server: Server, args: argparse.Namespace) -> dict[str, Any]:
     seen = Deliveries()
     work = Workload(server, conversations, seen, args.concurrency)
     phases = []
+    pid = server.process.pid
     async with streams(server, users, seen):
-        idle_rss = server.rss_mib()
-        with py_spy(server.process.pid, args.py_spy):
+        idle_rss = proctree.tree_rss_bytes(pid) / 2**20
+        peak = proctree.PeakRss(pid)
+        peak.start()
+        with py_spy(pid, args.py_spy):
             phases.append(await phase(work, "full speed", args.messages, None, seed=7))
         if args.rate > 0:
             count = round(args.rate * args.rate_seconds)
             phases.append(await phase(work, f"{args.rate:g}/s", count, args.rate, seed=8))
-        peak = server.peak_rss_mib()
+        peak_mib = await peak.stop()
     return {
         "clients": args.clients,
         "conversations": len(conversations),
         "group_sizes": sorted({len(m) for _cid, m in conversations}),
         "concurrency": args.concurrency,
         "seed_seconds": seeded_s,
+        "server_processes": len(proctree.descendants(pid)),
         "server_rss_mib_streams_open": idle_rss,
-        "server_peak_rss_mib": peak,
+        "server_peak_rss_mib": peak_mib,
+        "server_peak_rss_mib_whole_run": server.peak_rss_mib(),
         "out_of_order": seen.out_of_order,
+        "duplicates": seen.duplicates,
+        "strays": seen.strays,
         "phases": phases,
     }
 
@@ -364,10 +421,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def report(r: dict[str, Any]) -> None:
+    load = " ".join(f"{x:.2f}" for x in r["load_average"])
+    after = " ".join(f"{x:.2f}" for x in r["load_average_after"])
     print(
         f"\nchat fan-out on {r['backend']}: {r['clients']} stream clients, "
         f"{r['conversations']} conversations (sizes {r['group_sizes']}), "
-        f"{r['concurrency']} senders; load {r['load_average'][0]:.2f} on {r['cpus']} CPUs"
+        f"{r['concurrency']} senders; {r['cpus']} CPUs, load {load} before, {after} after"
     )
     head = (
         f"  {'phase':<11}{'sends/s':>9}{'x base':>8}{'send p50':>10}{'p95':>8}"
@@ -384,14 +443,28 @@ def report(r: dict[str, Any]) -> None:
         )
     for p in r["phases"]:
         b = p["baseline_ms"]
+        held = (
+            ""
+            if p["rate_held"] is None
+            else (" (rate held)" if p["rate_held"] else " (rate NOT held)")
+        )
+        sizes = ", ".join(
+            f"{size}: p50 {g['p50']:.0f} p95 {g['p95']:.0f}"
+            for size, g in p["delivery_ms_by_group_size"].items()
+        )
         print(
-            f"  baseline for {p['phase']}: GET /health {p['baseline_per_s']:.0f}/s, "
-            f"p50 {b['p50']:.2f} ms, p95 {b['p95']:.2f} ms"
+            f"  {p['phase']}{held}: {p['deliveries']}/{p['expected_deliveries']} deliveries; "
+            f"by group size (ms) {sizes}\n"
+            f"    baseline GET /health {p['baseline_per_s']:.0f}/s, "
+            f"p50 {b['p50']:.2f} ms, p95 {b['p95']:.2f} ms; server CPU {p['server_cpu_s']:.1f} s, "
+            f"client CPU {p['client_cpu_s']:.1f} s"
         )
     print(
-        f"  server RSS: {r['server_rss_mib_streams_open']:.0f} MiB with streams open, "
-        f"peak {r['server_peak_rss_mib']:.0f} MiB; out-of-order frames {r['out_of_order']}; "
-        f"seeding {r['seed_seconds']:.1f} s"
+        f"  server RSS ({r['server_processes']} process(es)): "
+        f"{r['server_rss_mib_streams_open']:.0f} MiB with streams open, "
+        f"peak {r['server_peak_rss_mib']:.0f} MiB while sending; "
+        f"out-of-order {r['out_of_order']}, duplicates {r['duplicates']}, "
+        f"strays {r['strays']}; seeding {r['seed_seconds']:.1f} s"
     )
 
 
