@@ -19,14 +19,14 @@ from urllib.parse import quote
 import httpx
 import websockets
 
-from bench.chat_fanout import make_users
-from bench.harness import PASSWORD, Server
+from bench.harness import PASSWORD
 from bench.vs_servers import Running
 
 Sink = Callable[[str, int], None]  # (message body, receiving user)
 SYNC_TIMEOUT_MS = 30_000
 TIMELINE_LIMIT = 1000  # far above what arrives between two syncs, so no timeline gaps
 SEED_CONCURRENCY = 8
+RETRIES = 3  # a pooled connection the server closes as it is reused: the request is sent again
 
 
 class ChatClient(Protocol):
@@ -63,6 +63,29 @@ async def _bounded(jobs: list[Any], limit: int = SEED_CONCURRENCY) -> list[Any]:
     return list(await asyncio.gather(*(one(j) for j in jobs)))
 
 
+async def _request(http: httpx.AsyncClient, method: str, url: str, **kw: Any) -> httpx.Response:
+    """One request, sent again when the connection drops before an answer. Only for requests
+    that are safe to repeat: reads, and writes with an idempotency key or a checked outcome."""
+    for attempt in range(RETRIES):
+        try:
+            return await http.request(method, url, **kw)
+        except (httpx.RemoteProtocolError, httpx.ConnectError, httpx.ReadError):
+            if attempt == RETRIES - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _person(i: int, policy: str, **extra: str) -> dict[str, Any]:
+    return {
+        "name": f"Bench {i}",
+        "email": f"bench{i}@example.org",
+        "password": PASSWORD,
+        "birth_date": "1990-01-01",
+        "accept_policy": policy,
+        **extra,
+    }
+
+
 class ParlourChat:
     def __init__(self, server: Running, users: int, senders: int) -> None:
         self.server = server
@@ -74,11 +97,46 @@ class ParlourChat:
         self.gaps = 0  # reconnections; a resumed stream replays what it missed, so no loss
 
     async def seed(self, groups: list[list[int]]) -> None:
-        seeded = Server(self.server.url, self.server.process, self.server.extra["setup"])
-        made = await make_users(seeded, self.users)
-        self.ids, self.tokens = [u.id for u in made], [u.token for u in made]
+        invitation, policy = await self._owner()
+        made = await _bounded([self._user(i, invitation, policy) for i in range(self.users)])
+        self.ids, self.tokens = [m[0] for m in made], [m[1] for m in made]
         for members in groups:
             self.rooms.append(await self._conversation(members))
+
+    async def _owner(self) -> tuple[str, str]:
+        """The organisation and its owner (user 0) from the setup link; an invitation code."""
+        got = await _request(self.http, "GET", "/api/v1/policy")
+        got.raise_for_status()
+        policy: str = got.json()["version"]
+        token = self.server.extra["setup"].split("token=")[1]
+        async with httpx.AsyncClient(base_url=self.server.url, timeout=60) as http:
+            body = _person(0, policy, token=token, org_name="Bench")
+            owner = await http.post("/api/v1/setup", json=body)
+            owner.raise_for_status()
+            http.headers["X-CSRF-Token"] = owner.json()["csrf_token"]
+            org_id = owner.json()["user"]["org_id"]
+            made = await http.post(f"/api/v1/orgs/{org_id}/invitations", json={})
+            made.raise_for_status()
+        link: str = made.json()["link"]
+        return link.split("invitation=")[1], policy
+
+    async def _user(self, i: int, invitation: str, policy: str) -> tuple[str, str]:
+        """Sign-up (not for the owner), an API token and the user's id. A client per user: a
+        sign-up sets a session cookie that must not leak to the next."""
+        async with httpx.AsyncClient(base_url=self.server.url, timeout=60) as http:
+            if i > 0:
+                body = _person(i, policy, invitation=invitation)
+                joined = await _request(http, "POST", "/api/v1/auth/signup", json=body)
+                if joined.status_code != 409:  # 409: a repeated sign-up that had gone through
+                    joined.raise_for_status()
+            login = {"email": f"bench{i}@example.org", "password": PASSWORD, "name": "bench"}
+            made = await _request(http, "POST", "/api/v1/auth/tokens", json=login)
+            made.raise_for_status()
+            token: str = made.json()["token"]
+            auth = {"Authorization": f"Bearer {token}"}
+            me = await _request(http, "GET", "/api/v1/me", headers=auth)
+            me.raise_for_status()
+            return me.json()["id"], token
 
     async def _conversation(self, members: list[int]) -> str:
         if len(members) == 2:
@@ -126,7 +184,9 @@ class ParlourChat:
         return int(frame["last_event_id"]) if "last_event_id" in frame else since
 
     async def send(self, user: int, room: int, body: str, key: str) -> None:
-        sent = await self.http.post(
+        sent = await _request(
+            self.http,
+            "POST",
             f"/api/v1/conversations/{self.rooms[room]}/messages",
             json={"body": body},
             headers={**self._auth(user), "Idempotency-Key": key},
@@ -240,7 +300,9 @@ class MatrixChat:
         return body
 
     async def send(self, user: int, room: int, body: str, key: str) -> None:
-        sent = await self.http.put(
+        sent = await _request(
+            self.http,
+            "PUT",
             f"/_matrix/client/v3/rooms/{quote(self.rooms[room])}/send/m.room.message/{key}",
             json={"msgtype": "m.text", "body": body},
             headers=self._auth(user),

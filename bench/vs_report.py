@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-HEADING = "## Parlour vs Synapse"
+HEADING = "## Parlour vs Matrix Synapse"
 INTRO = """\
 The same chat workload against Parlour and against Matrix Synapse (a monolith, its client API
 only, federation off), one server at a time, from one client process, on SQLite and then on

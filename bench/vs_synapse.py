@@ -56,7 +56,9 @@ def server_for(
     return synapse(folder, python, backend)
 
 
-async def _listen_all(chat: ChatClient, users: int, trackers: list[Tracker]) -> list[Any]:
+async def _listen_all(
+    chat: ChatClient, users: int, trackers: list[Tracker]
+) -> list[asyncio.Task[None]]:
     """One listener per user, all routed to the current phase's tracker; waits until all ready."""
     readies = [asyncio.Event() for _ in range(users)]
 
@@ -64,9 +66,13 @@ async def _listen_all(chat: ChatClient, users: int, trackers: list[Tracker]) -> 
         trackers[-1].seen(body, user)
 
     tasks = [asyncio.create_task(chat.listen(u, readies[u], sink)) for u in range(users)]
-    waiting = asyncio.gather(*(r.wait() for r in readies))
-    done, _ = await asyncio.wait([waiting, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    waiting: asyncio.Future[Any] = asyncio.gather(*(r.wait() for r in readies))
+    either: list[asyncio.Future[Any]] = [waiting, *tasks]
+    done, _ = await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
     if waiting not in done:
+        waiting.cancel()
+        for task in tasks:
+            task.cancel()
         raise RuntimeError(f"a listener stopped before it was ready: {done.pop().exception()!r}")
     return tasks
 
@@ -79,15 +85,16 @@ async def drive_server(
     chat = make(server, args.users, args.concurrency)
     groups = layout(args.users)
     started = time.perf_counter()
-    await chat.seed(groups)
     trackers: list[Tracker] = [Tracker()]
-    listeners = await _listen_all(chat, args.users, trackers)
-    seeded = time.perf_counter() - started
+    listeners: list[asyncio.Task[None]] = []
     database = None
     if backend == "postgres":
         database = PARLOUR_DB if server.name == "Parlour" else SYNAPSE_DB
     phases = []
     try:
+        await chat.seed(groups)
+        listeners = await _listen_all(chat, args.users, trackers)
+        seeded = time.perf_counter() - started
         rated = [Phase(f"{rate:g}/s", rate) for rate in args.rate]
         for phase in [Phase("full speed", None), *rated]:
             trackers.append(Tracker())
@@ -158,13 +165,15 @@ def run_all(args: argparse.Namespace) -> list[dict[str, Any]]:
         for name in args.servers:
             print(f"{name} on {backend}: starting", flush=True)
             started = time.perf_counter()
-            server = server_for(name, backend, args.work, args.synapse_python, args.source)
-            with server as server:
+            starting = server_for(name, backend, args.work, args.synapse_python, args.source)
+            with starting as server:
                 server.extra["backend"] = backend
                 with asyncio.Runner(loop_factory=_loop_factory()) as runner:
                     result = runner.run(drive_server(server, backend, args, args.profile))
             result["total_s"] = time.perf_counter() - started
             results.append(result)
+            with (args.work / "servers.jsonl").open("a") as out:  # kept if a later run fails
+                out.write(json.dumps(result) + "\n")
     return results
 
 

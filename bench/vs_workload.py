@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 
 from bench.harness import drive, own_cpu_seconds, summary
 from bench.proctree import PeakRss, tree_cpu_seconds
