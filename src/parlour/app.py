@@ -13,6 +13,7 @@ from parlour.core.clock import Clock
 from parlour.features.accounts.pages import router as accounts_pages_router
 from parlour.features.accounts.routes import router as accounts_router
 from parlour.features.audit.routes import router as audit_router
+from parlour.features.calls.guest_pages import router as guest_pages_router
 from parlour.features.calls.routes import guests as guest_calls_router
 from parlour.features.calls.routes import router as calls_router
 from parlour.features.chat.pages import router as chat_pages_router
@@ -66,6 +67,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.include_router(guest_calls_router)
     app.include_router(stream_router)
     app.include_router(chat_pages_router)
+    app.include_router(guest_pages_router)
     app.include_router(consent_routes.router)
     app.include_router(consent_routes.well_known)
     consent_pages.install(app)

@@ -436,6 +436,15 @@ class CallService:
             await uow.commit()
             return GuestPass(guest.id, call.id, call.org_id)
 
+    async def guest_link(self, secret: str) -> str:
+        """The guest id behind a link that still works, without using it; TOKEN_INVALID
+        once it expired or its call ended."""
+        async with self._db.transaction() as uow:
+            guest = await store.guest_by_digest(uow.session, self._guest_digest(secret))
+            await self._live_guest_call_txn(uow, guest)
+            assert guest is not None  # noqa: S101 - checked above
+            return guest.id
+
     async def guest_pass(self, guest_id: str) -> GuestPass | None:
         """The pass behind a guest cookie, or None once its call ended or it expired."""
         async with self._db.transaction() as uow:

@@ -1,20 +1,20 @@
 // The call controller of the chat page: starts, answers, declines and ends calls over the
-// JSON API, keeps a mesh of peer connections (one per other participant) and applies the
-// call frames of the stream. The chat app hands it every frame whose type starts with
-// "call." and tells it when a conversation opens or closes.
+// JSON API and applies the call frames of the stream; the call itself (our media, the
+// connections to the others through a mesh or the SFU, the tiles) is a CallSession. The chat
+// app hands it every frame whose type starts with "call." and tells it when a conversation
+// opens or closes.
 //
 // Privacy: the camera and microphone are opened when a call starts or is answered, and every
 // track is stopped the moment it ends, before anything else is sent (P-CALL-1).
 
 import { Controls } from "./controls.js";
 import { HistoryPanel, Timeline } from "./history.js";
-import { clientFacts, LocalMedia } from "./media.js";
-import { Peer, summarise } from "./peer.js";
+import { clientFacts } from "./media.js";
 import { Ringer } from "./ringer.js";
-import { CallView, headerButtons, RingDialog } from "./ui.js";
+import { ACTIVE, CallSession, keyOf } from "./session.js";
+import { CallView, headerButtons, InviteDialog, RingDialog } from "./ui.js";
 import { endReason } from "./words.js";
 
-const ACTIVE = new Set(["accepted", "connected"]);
 const WAITING = new Set(["invited", "ringing"]);
 const STOP_RINGING = {
   "call.answered_elsewhere": "Answered on another device.",
@@ -23,11 +23,6 @@ const STOP_RINGING = {
   "call.stop_ringing": "Declined.",
 };
 const AUTO_CLOSE_MS = 4000;
-const NETWORK_GRACE_MS = 30000;
-
-function keyOf(p) {
-  return p.key || p.user_id;
-}
 
 export class Calls {
   constructor(app) {
@@ -45,9 +40,11 @@ export class Calls {
       onCam: () => this.controls.toggleCam(),
       onScreen: () => this.controls.toggleScreen(),
       onDevices: () => this.controls.chooseDevices(),
+      onInvite: () => this.invite(),
       onHangup: () => this.hangup(),
       onClose: () => this.closeView(),
     });
+    this.inviteDialog = new InviteDialog();
     this.ring = new RingDialog({ onAccept: (media) => this.accept(media), onDecline: () => this.decline() });
     this.timeline = new Timeline(app);
     this.history = new HistoryPanel(app);
@@ -76,9 +73,9 @@ export class Calls {
     }).catch(() => {});
   }
 
-  // The open peer connections (the browser tests read their statistics).
+  // The connections that receive the others' media (the browser tests read their statistics).
   get peers() {
-    return this.call ? [...this.call.peers.values()].map((p) => p.pc) : [];
+    return this.call ? this.call.pcs : [];
   }
 
   // -- the chat's hooks ---------------------------------------------------------------------
@@ -165,7 +162,9 @@ export class Calls {
     if (!call || data.call_id !== call.id) return;
     switch (type) {
       case "call.signal":
-        return this.signal(data);
+        return call.signal(data);
+      case "call.feed":
+        return call.feed(data);
       case "call.ringing":
         if (!call.connectedAt) this.view.say("Ringing…");
         return;
@@ -174,12 +173,12 @@ export class Calls {
         if (!call.connectedAt) this.view.say("Connecting…");
         return this.sync(data.call);
       case "call.left":
-        this.app.announce(`${this.app.nameOf(data.by)} left the call.`);
+        this.app.announce(`${call.nameFor(data.by)} left the call.`);
         return this.sync(data.call);
       case "call.declined":
         return this.sync(data.call);
       case "call.connected":
-        return this.connected();
+        return call.markConnected();
       case "call.ended":
         return this.ended(data.outcome || data.call?.outcome);
     }
@@ -188,19 +187,23 @@ export class Calls {
   // -- starting and answering ----------------------------------------------------------------
 
   begin({ id = null, media, conversationId, title }) {
-    this.call = {
+    const call = new CallSession({
       id,
       media,
-      conversationId,
       title,
-      peers: new Map(),
-      local: new LocalMedia(),
-      early: [],
-      left: [],
-      connectedAt: null,
-      connectedSent: false,
-      over: false,
-    };
+      me: this.me,
+      view: this.view,
+      api: this.api,
+      endpoint: (what) => `/calls/${call.id}/${what}`,
+      send: (frame) => this.app.stream.send(frame),
+      nameOf: (key) => this.app.nameOf(key),
+      ice: () => this.ice,
+      sfu: true,
+      onNetworkLost: () => this.call === call && this.hangup("network"),
+    });
+    call.conversationId = conversationId;
+    call.early = []; // frames of our own call, before the server told us its id
+    this.call = call;
     this.renderButtons();
     this.view.open(title);
     this.view.tile("me", this.app.nameOf(this.me), { self: true });
@@ -334,140 +337,38 @@ export class Calls {
     }
   }
 
-  // -- the mesh ---------------------------------------------------------------------------
+  // -- the call's connections ----------------------------------------------------------
 
-  // Makes the peers match the call's active participants.
+  // Makes the connections match the call's active participants.
   sync(state) {
-    const call = this.call;
-    if (!state || !call || call.over) return;
-    const active = state.participants.filter((p) => ACTIVE.has(p.state) && keyOf(p) !== this.me);
-    const limit = this.ice?.mesh_limit || 4;
-    if (active.length + 1 > limit) {
-      // Larger calls go through the server's SFU, which this page does not join yet.
-      this.view.fail(`This call has more than ${limit} people and runs through the media server, which the web app cannot join yet.`);
-      return;
-    }
-    for (const p of active) this.peer(keyOf(p), p.display_name);
-    const keys = new Set(active.map(keyOf));
-    for (const key of [...call.peers.keys()]) if (!keys.has(key)) this.drop(key);
-  }
-
-  peer(key, name) {
-    const call = this.call;
-    let peer = call.peers.get(key);
-    if (peer) return peer;
-    const callId = call.id;
-    peer = new Peer({
-      me: this.me,
-      key,
-      iceServers: this.ice?.ice_servers || [],
-      media: call.local,
-      send: (kind, payload) => this.app.stream.send({ type: "call.signal", call_id: callId, to: key, kind, payload }),
-      onChange: (p) => this.peerChanged(p),
-    });
-    peer.name = name || this.app.nameOf(key);
-    peer.share(this.localState());
-    call.peers.set(key, peer);
-    this.view.tile(key, peer.name);
-    this.peerChanged(peer);
-    return peer;
-  }
-
-  // A participant left: their connection closes, its statistics join the call's report.
-  drop(key) {
-    const call = this.call;
-    const peer = call?.peers.get(key);
-    if (!peer) return;
-    call.peers.delete(key);
-    const stats = peer.stats().catch(() => null);
-    call.left.push(stats);
-    stats.finally(() => peer.close());
-    this.view.removeTile(key);
-  }
-
-  signal(data) {
-    const call = this.call;
-    if (call.over) return;
-    const peer = call.peers.get(data.from) || this.peer(data.from, null);
-    peer.handle(data.kind, data.payload || {});
-  }
-
-  peerChanged(peer) {
-    const state = peer.pc.connectionState;
-    const notes = { new: "Connecting…", connecting: "Connecting…", disconnected: "Reconnecting…", failed: "Connection lost" };
-    this.view.showTile(peer.key, { stream: peer.remote, video: peer.remoteVideo, mic: peer.remoteState.mic, note: notes[state] || "" });
-    if (state === "connected") this.mediaUp();
-    this.watchNetwork();
-  }
-
-  // When every connection has been down for a while (ICE restarts included), we leave the
-  // call with "network" as the reason rather than sit in a silent call.
-  watchNetwork() {
-    const call = this.call;
-    if (!call || call.over) return;
-    const peers = [...call.peers.values()];
-    const down = peers.length > 0 && peers.every((p) => ["failed", "disconnected"].includes(p.pc.connectionState));
-    if (!down) {
-      clearTimeout(call.networkTimer);
-      call.networkTimer = null;
-    } else if (!call.networkTimer && call.connectedAt) {
-      call.networkTimer = setTimeout(() => this.call === call && this.hangup("network"), NETWORK_GRACE_MS);
-    }
-  }
-
-  // Our first peer connection is up: the server counts the call as connected from here.
-  mediaUp() {
-    const call = this.call;
-    if (!call || call.connectedSent || !call.id) return;
-    call.connectedSent = true;
-    this.connected();
-    this.api.post(`/calls/${call.id}/connected`).catch((err) => this.view.fail(err.message));
-  }
-
-  connected() {
-    const call = this.call;
-    if (!call || call.connectedAt) return;
-    call.connectedAt = performance.now();
-    this.view.say("Connected");
-    this.view.setTimer(call.connectedAt);
-  }
-
-  // -- our own media ----------------------------------------------------------------------
-
-  localState() {
-    const local = this.call?.local;
-    return { mic: !!local?.mic?.enabled, video: !!local?.cam, screen: !!local?.screen };
+    this.call?.sync(state);
   }
 
   refreshLocal() {
+    this.call?.refreshLocal();
+  }
+
+  // Makes a join link for a guest and shows it with a copy button.
+  async invite() {
     const call = this.call;
-    if (!call || call.over) return;
-    const s = this.localState();
-    this.view.showTile("me", { stream: call.local.stream, video: s.video || s.screen, mic: s.mic });
-    this.view.controlsState({ mic: s.mic, cam: s.video, screen: s.screen });
-    for (const peer of call.peers.values()) {
-      peer.refreshTracks();
-      peer.share(s);
+    if (!call?.id || call.over) return;
+    this.inviteDialog.busy();
+    try {
+      this.inviteDialog.show(await this.api.post(`/calls/${call.id}/guest-links`));
+    } catch (err) {
+      this.inviteDialog.fail(err.describe ? err.describe() : err.message);
     }
   }
 
   // -- ending -------------------------------------------------------------------------------
 
-  // Releases the camera and microphone first, then reads what each connection received
-  // (stopping our tracks leaves those statistics intact) and closes the connections.
+  // Stops our media and closes the connections; returns the quality report, if any.
   async release() {
     const call = this.call;
     if (!call || call.over) return null;
-    call.over = true;
-    call.local.stop();
-    clearTimeout(call.networkTimer);
-    const peers = [...call.peers.values()];
-    const stats = await Promise.all(peers.map((p) => p.stats().catch(() => null)));
-    for (const p of peers) p.close();
-    call.peers.clear();
     this.ringer.stop();
-    const all = [...stats, ...(await Promise.all(call.left))].filter(Boolean);
-    return call.connectedAt && all.length ? summarise(all) : null;
+    this.inviteDialog.hide();
+    return call.release();
   }
 
   async hangup(reason = "hangup") {

@@ -167,23 +167,8 @@ export class Peer {
   }
 
   // What the network did for this peer, for the quality report (P-ANA-2).
-  async stats() {
-    const out = { lost: 0, received: 0, jitter: [], rtt: null, bytes: 0, frames: 0, seconds: 0 };
-    if (this.pc.connectionState === "closed") return out;
-    const report = await this.pc.getStats();
-    report.forEach((s) => {
-      if (s.type === "inbound-rtp") {
-        out.lost += Math.max(0, s.packetsLost || 0);
-        out.received += s.packetsReceived || 0;
-        out.bytes += s.bytesReceived || 0;
-        if (typeof s.jitter === "number") out.jitter.push(s.jitter * 1000);
-        if (s.kind === "video") out.frames += s.framesDecoded || 0;
-      } else if (s.type === "candidate-pair" && s.nominated && typeof s.currentRoundTripTime === "number") {
-        out.rtt = s.currentRoundTripTime * 1000;
-      }
-    });
-    if (this.connectedAt) out.seconds = (performance.now() - this.connectedAt) / 1000;
-    return out;
+  stats() {
+    return readStats(this.pc, this.connectedAt);
   }
 
   close() {
@@ -191,6 +176,27 @@ export class Peer {
     this.pc.close();
     for (const t of this.remote.getTracks()) t.stop();
   }
+}
+
+// What one connection received, for the quality report (P-ANA-2): a mesh peer's, or one feed
+// taken from the SFU.
+export async function readStats(pc, connectedAt) {
+  const out = { lost: 0, received: 0, jitter: [], rtt: null, bytes: 0, frames: 0, seconds: 0 };
+  if (pc.connectionState === "closed") return out;
+  const report = await pc.getStats();
+  report.forEach((s) => {
+    if (s.type === "inbound-rtp") {
+      out.lost += Math.max(0, s.packetsLost || 0);
+      out.received += s.packetsReceived || 0;
+      out.bytes += s.bytesReceived || 0;
+      if (typeof s.jitter === "number") out.jitter.push(s.jitter * 1000);
+      if (s.kind === "video") out.frames += s.framesDecoded || 0;
+    } else if (s.type === "candidate-pair" && s.nominated && typeof s.currentRoundTripTime === "number") {
+      out.rtt = s.currentRoundTripTime * 1000;
+    }
+  });
+  if (connectedAt) out.seconds = (performance.now() - connectedAt) / 1000;
+  return out;
 }
 
 // One report for the whole call from this participant: loss and bitrate over every peer,

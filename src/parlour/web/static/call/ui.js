@@ -11,6 +11,7 @@ const PATHS = {
   mic: "M12 14a3 3 0 0 0 3-3V5a3 3 0 0 0-6 0v6a3 3 0 0 0 3 3zm5-3a5 5 0 0 1-10 0H5a7 7 0 0 0 6 6.9V21h2v-3.1A7 7 0 0 0 19 11z",
   screen: "M3 4h18a1 1 0 0 1 1 1v11a1 1 0 0 1-1 1h-7v2h3v2H7v-2h3v-2H3a1 1 0 0 1-1-1V5a1 1 0 0 1 1-1z",
   gear: "M12 8a4 4 0 1 0 0 8 4 4 0 0 0 0-8zm9 5.2v-2.4l-2.4-.6-.6-1.4 1.3-2.1-1.7-1.7-2.1 1.3-1.4-.6L13.2 3h-2.4l-.6 2.4-1.4.6-2.1-1.3-1.7 1.7 1.3 2.1-.6 1.4L3 10.8v2.4l2.4.6.6 1.4-1.3 2.1 1.7 1.7 2.1-1.3 1.4.6.6 2.4h2.4l.6-2.4 1.4-.6 2.1 1.3 1.7-1.7-1.3-2.1.6-1.4z",
+  link: "M10.6 13.4a1 1 0 0 1 0-1.4l3.5-3.5a1 1 0 1 1 1.4 1.4l-3.5 3.5a1 1 0 0 1-1.4 0zm-2.1 5.3a4 4 0 0 1-5.7-5.7l2.8-2.8a1 1 0 0 1 1.4 1.4l-2.8 2.8a2 2 0 0 0 2.8 2.8l2.8-2.8a1 1 0 0 1 1.4 1.4zm7-5.6a1 1 0 0 1 0-1.4l2.8-2.8a2 2 0 0 0-2.8-2.8l-2.8 2.8a1 1 0 1 1-1.4-1.4l2.8-2.8a4 4 0 0 1 5.7 5.7l-2.8 2.8a1 1 0 0 1-1.5 0z",
   hangup: "M12 9c-3.2 0-6.2.9-8.8 2.5a1 1 0 0 0-.4 1.2l1 2.3a1 1 0 0 0 1.2.6l3-.9a1 1 0 0 0 .7-.9V12a12 12 0 0 1 6.6 0v1.8a1 1 0 0 0 .7.9l3 .9a1 1 0 0 0 1.2-.6l1-2.3a1 1 0 0 0-.4-1.2A16.7 16.7 0 0 0 12 9z",
 };
 
@@ -124,9 +125,12 @@ export class CallView {
     const cam = iconButton("video", "Turn camera off", { "aria-pressed": "false", onclick: () => hd.onCam(), dataset: { callCam: "" }, text: "Camera" });
     const screen = iconButton("screen", "Share your screen", { "aria-pressed": "false", onclick: () => hd.onScreen(), dataset: { callScreen: "" }, text: "Share" });
     const devices = iconButton("gear", "Choose microphone and camera", { onclick: () => hd.onDevices(), dataset: { callDevices: "" }, text: "Devices" });
+    const invite = iconButton("link", "Invite a guest by link", { onclick: () => hd.onInvite?.(), "aria-haspopup": "dialog", dataset: { callInvite: "" }, text: "Invite" });
     const hangup = iconButton("hangup", "Hang up", { class: "danger", onclick: () => hd.onHangup(), dataset: { callHangup: "" }, text: "Hang up" });
     if (!navigator.mediaDevices?.getDisplayMedia) screen.hidden = true;
-    return { group: h("div", { class: "call-buttons", role: "toolbar", "aria-label": "Call controls" }, mic, cam, screen, devices, hangup), mic, cam, screen, devices, hangup };
+    invite.hidden = !hd.onInvite; // guests cannot invite
+    const group = h("div", { class: "call-buttons", role: "toolbar", "aria-label": "Call controls" }, mic, cam, screen, devices, invite, hangup);
+    return { group, mic, cam, screen, devices, invite, hangup };
   }
 
   open(title) {
@@ -223,6 +227,15 @@ export class CallView {
     if (video && t.video.paused) t.video.play().catch(() => {});
   }
 
+  rename(key, name) {
+    const t = this.tiles.get(key);
+    if (!t) return;
+    const self = t.el.classList.contains("self");
+    t.el.setAttribute("aria-label", self ? "You" : name);
+    t.el.querySelector(".tile-name").textContent = self ? `${name} (you)` : name;
+    t.initials.textContent = initialsOf(name);
+  }
+
   removeTile(key) {
     const t = this.tiles.get(key);
     if (!t) return;
@@ -291,4 +304,75 @@ function fill(select, devices, current, noun) {
   select.replaceChildren(
     ...devices.map((d, i) => h("option", { value: d.deviceId, text: d.label || `${noun} ${i + 1}`, selected: d.deviceId === current })),
   );
+}
+
+// -- inviting a guest ---------------------------------------------------------------------
+
+// Shows a join link for one guest, with a button that copies it.
+export class InviteDialog {
+  constructor() {
+    this.link = h("input", { id: "call-invite-link", type: "text", readonly: true, class: "invite-link", "aria-describedby": "call-invite-hint" });
+    this.expiry = h("span", {});
+    this.note = h("p", { class: "hint", role: "status", dataset: { inviteStatus: "" } });
+    this.copyButton = h("button", { type: "button", onclick: () => this.copy(), dataset: { inviteCopy: "" } }, "Copy link");
+    this.el = h(
+      "dialog",
+      { class: "sheet call-invite", "aria-labelledby": "call-invite-title" },
+      h(
+        "form",
+        { method: "dialog" },
+        h("h2", { id: "call-invite-title", text: "Invite by link" }),
+        h(
+          "p",
+          { id: "call-invite-hint", class: "hint" },
+          "Whoever opens this link joins this call as a guest, under a name they type: no account needed. ",
+          "Make one link per guest. It stops working when the call ends, or at ",
+          this.expiry,
+          " at the latest.",
+        ),
+        h("label", { for: "call-invite-link", text: "Guest link" }),
+        h("div", { class: "invite-row" }, this.link, this.copyButton),
+        this.note,
+        h("div", { class: "actions" }, h("button", { type: "submit", class: "secondary", text: "Done" })),
+      ),
+    );
+    document.body.append(this.el);
+  }
+
+  busy() {
+    this.link.value = "";
+    this.expiry.textContent = "…";
+    this.note.textContent = "Making a link…";
+    this.copyButton.disabled = true;
+    if (!this.el.open) this.el.showModal();
+  }
+
+  show({ url, expires_at: expires }) {
+    this.link.value = url;
+    this.expiry.textContent = new Date(expires).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+    this.note.textContent = "";
+    this.copyButton.disabled = false;
+    if (!this.el.open) this.el.showModal();
+    this.link.focus();
+    this.link.select();
+  }
+
+  fail(text) {
+    this.note.textContent = text;
+  }
+
+  async copy() {
+    try {
+      await navigator.clipboard.writeText(this.link.value);
+    } catch {
+      this.link.select(); // no clipboard access: the link is selected for the person to copy
+      this.note.textContent = "Copying was not allowed: the link is selected, copy it yourself.";
+      return;
+    }
+    this.note.textContent = "Link copied.";
+  }
+
+  hide() {
+    if (this.el.open) this.el.close();
+  }
 }
