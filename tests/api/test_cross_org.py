@@ -55,6 +55,7 @@ EXCLUDED = {
     "/api/v1/invitations/{secret}": "the secret is the permission: whoever holds it may look",
     "/static": "files of the web app, the same for everyone",
     "/api/v1/export/schemas/": "the public shape of an export file, the same for everyone",
+    "/unsubscribe/": "the signed token is the permission, and it can only withdraw its holder's consent",
 }
 
 # Bodies that get a request past validation to the access check (JSON for /api, forms else).
