@@ -55,6 +55,7 @@ EXCLUDED = {
     "/api/v1/invitations/{secret}": "the secret is the permission: whoever holds it may look",
     "/static": "files of the web app, the same for everyone",
     "/api/v1/export/schemas/": "the public shape of an export file, the same for everyone",
+    "/call/guest/": "the link's secret is the permission: it admits a guest to that one call only",
     "/unsubscribe/": "the signed token is the permission, and it can only withdraw its holder's consent",
 }
 
