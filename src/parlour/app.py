@@ -24,6 +24,7 @@ from parlour.features.marketing.pages import router as marketing_pages_router
 from parlour.features.orgs.pages import router as orgs_pages_router
 from parlour.features.orgs.routes import router as orgs_router
 from parlour.features.privacy import policy_pages
+from parlour.features.privacy.data_pages import router as data_pages_router
 from parlour.features.privacy.policy_routes import router as policy_router
 from parlour.features.privacy.routes import router as privacy_router
 from parlour.features.requests.pages import router as requests_pages_router
@@ -72,6 +73,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.include_router(consent_routes.well_known)
     consent_pages.install(app)
     policy_pages.install(app)
+    app.include_router(data_pages_router)
     app.include_router(marketing_pages_router)
     app.include_router(accounts_pages_router)
     app.include_router(orgs_pages_router)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -334,13 +334,16 @@ class AccountService:
             )
         return user
 
-    async def reauthenticate(self, actor: Actor, password: str) -> None:
+    async def reauthenticate(self, actor: Actor, password: str) -> Actor:
+        """Records a password typed now; returns the actor as the next request will see it."""
         await self.verify_password(actor, password)
+        now = self._clock.now()
         async with self._db.transaction() as uow:
             auth = await uow.session.get(AuthSession, actor.session_id)
             if auth is not None:
-                auth.reauth_at = self._clock.now()
+                auth.reauth_at = now
             await uow.commit()
+        return replace(actor, reauth_at=now)
 
     def require_recent_auth(self, actor: Actor) -> None:
         """Before an export, deletion or email change: a password typed in the last minutes."""
