@@ -9,9 +9,14 @@ import time
 from collections import Counter
 from typing import Protocol
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 TTL_SECONDS = 60
+REFRESH_SECONDS = TTL_SECONDS / 3
+# Every stream connection counts itself here: a burst of connections waits for one of these
+# rather than failing (redis-py's default pool raises MaxConnectionsError beyond 100).
+POOL_SIZE = 32
+POOL_WAIT_SECONDS = 10
 
 
 class Presence(Protocol):
@@ -64,9 +69,13 @@ class RedisPresence:
     """A hash per user: node id -> expiry time. A node that dies simply stops refreshing."""
 
     def __init__(self, url: str, node_id: str) -> None:
-        self._redis: Redis = Redis.from_url(url)
+        pool = BlockingConnectionPool.from_url(
+            url, max_connections=POOL_SIZE, timeout=POOL_WAIT_SECONDS
+        )
+        self._redis: Redis = Redis.from_pool(pool)
         self._node = node_id
         self._local = MemoryPresence()
+        self._next_refresh = 0.0
 
     @staticmethod
     def _key(user_id: str) -> str:
@@ -93,9 +102,20 @@ class RedisPresence:
         return found
 
     async def refresh(self) -> None:
+        """Every connection's heartbeat calls this; the node's entries are rewritten at most
+        once per REFRESH_SECONDS, in one round trip (not once per connection and user)."""
+        now = time.monotonic()
+        if now < self._next_refresh:
+            return
+        self._next_refresh = now + REFRESH_SECONDS
+        users = self._local.users()
+        if not users:
+            return
         expiry = str(time.time() + TTL_SECONDS)
-        for user_id in self._local.users():
-            await self._redis.hset(self._key(user_id), self._node, expiry)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for user_id in users:
+                pipe.hset(self._key(user_id), self._node, expiry)
+            await pipe.execute()
 
     async def close(self) -> None:
         await self._redis.aclose()
