@@ -195,6 +195,7 @@ export class Calls {
       view: this.view,
       api: this.api,
       endpoint: (what) => `/calls/${call.id}/${what}`,
+      statePath: () => `/calls/${call.id}`,
       send: (frame) => this.app.stream.send(frame),
       nameOf: (key) => this.app.nameOf(key),
       ice: () => this.ice,

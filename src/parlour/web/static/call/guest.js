@@ -189,6 +189,7 @@ class GuestCall {
       view: this.view,
       api: this.api,
       endpoint: (what) => `/guest/call/${what}`,
+      statePath: () => "/guest/call",
       send: (frame) => this.stream.send(frame),
       nameOf: () => "Someone",
       ice: () => null, // ICE servers are handed to members only

@@ -23,12 +23,13 @@ export function keyOf(p) {
 export class CallSession {
   // me: our participant key; view: the CallView; api: an Api for our own paths;
   // endpoint(what): the API path of this call's `what` ("connected", "sfu/publish", …);
+  // statePath(): the API path of the call itself;
   // send(frame): a frame on the stream; nameOf(key): a name when the call state has none;
   // ice(): the ICE servers answer (or null); sfu: whether this page may use the SFU;
   // onNetworkLost(): every connection stayed down for a while.
   // local: media already opened for a preview, if any.
-  constructor({ id = null, media, title, me, view, api, endpoint, send, nameOf, ice, sfu, onNetworkLost, local = null }) {
-    Object.assign(this, { id, media, title, me, view, api, endpoint, send, nameOf, ice, sfu, onNetworkLost });
+  constructor({ id = null, media, title, me, view, api, endpoint, statePath, send, nameOf, ice, sfu, onNetworkLost, local = null }) {
+    Object.assign(this, { id, media, title, me, view, api, endpoint, statePath, send, nameOf, ice, sfu, onNetworkLost });
     this.local = local || new LocalMedia();
     this.remotes = new Map(); // participant key -> Peer (mesh) or Subscription (SFU)
     this.names = new Map(); // participant key -> display name from the call state
@@ -70,8 +71,12 @@ export class CallSession {
       }
     }
     if (!this.linkFor(state.mode)) return;
-    const active = state.participants.filter((p) => ACTIVE.has(p.state) && keyOf(p) !== this.me);
-    this.link.sync(new Set(active.map(keyOf)));
+    this.link.sync(this.othersIn(state));
+  }
+
+  // The keys of the other participants who are in the call.
+  othersIn(state) {
+    return new Set(state.participants.filter((p) => ACTIVE.has(p.state) && keyOf(p) !== this.me).map(keyOf));
   }
 
   linkFor(mode) {

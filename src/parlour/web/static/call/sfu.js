@@ -12,6 +12,7 @@ import { readStats } from "./peer.js";
 
 const GATHER_MS = 3000;
 const RETRY_MS = 800;
+const FRESH_MS = 1000; // how often a feed's video is checked for new frames
 
 // Resolves when the connection has gathered its ICE candidates (or after a while regardless:
 // what is gathered by then is sent).
@@ -28,7 +29,9 @@ function gathered(pc) {
   });
 }
 
-// Another participant's media, received through the SFU.
+// Another participant's media, received through the SFU. Nothing tells us when their camera
+// is off (a mesh has a data channel for that), so the video counts as on while new frames
+// keep arriving.
 class Subscription {
   constructor({ key, feed, iceServers, onChange }) {
     this.key = key;
@@ -38,7 +41,10 @@ class Subscription {
     this.remoteState = { mic: true }; // the SFU does not tell us about their microphone
     this.connectedAt = null;
     this.closed = false;
+    this.frames = 0;
+    this.videoLive = false;
     this.pc = new RTCPeerConnection({ iceServers });
+    this.ticker = setInterval(() => this.checkVideo(), FRESH_MS);
     this.pc.addEventListener("track", (e) => {
       this.remote.addTrack(e.track);
       e.track.addEventListener("mute", () => this.onChange(this));
@@ -51,10 +57,23 @@ class Subscription {
     });
   }
 
-  // A camera that is off sends nothing, and the track then mutes: the tile shows initials.
   get remoteVideo() {
-    const track = this.remote.getVideoTracks()[0];
-    return !!track && !track.muted;
+    return this.videoLive && this.remote.getVideoTracks().length > 0;
+  }
+
+  async checkVideo() {
+    if (this.closed || this.pc.connectionState !== "connected") return;
+    let frames = 0;
+    const report = await this.pc.getStats().catch(() => null);
+    report?.forEach((s) => {
+      if (s.type === "inbound-rtp" && s.kind === "video") frames += s.framesDecoded || 0;
+    });
+    const live = frames > this.frames;
+    this.frames = frames;
+    if (live !== this.videoLive) {
+      this.videoLive = live;
+      this.onChange(this);
+    }
   }
 
   stats() {
@@ -63,6 +82,7 @@ class Subscription {
 
   close() {
     this.closed = true;
+    clearInterval(this.ticker);
     this.pc.close();
     for (const t of this.remote.getTracks()) t.stop();
   }
@@ -84,16 +104,17 @@ export class SfuLink {
     return this.session.endpoint(`sfu/${what}`);
   }
 
-  // `keys`: the other participants in the call now.
+  // `keys`: the other participants in the call, as a notice said. Notices of different
+  // requests can arrive out of order, so who to take and who to let go is read afresh from
+  // the server each time (see poll).
   sync(keys) {
     const s = this.session;
-    this.wanted = keys;
     if (!this.publishing) {
       this.publishing = this.publish().catch((err) => {
         if (!this.closed) s.view.fail(err.describe ? err.describe() : err.message);
       });
     }
-    for (const key of [...s.remotes.keys()]) if (!keys.has(key)) s.dropRemote(key);
+    for (const key of keys) this.wanted.add(key);
     this.poll();
   }
 
@@ -117,8 +138,8 @@ export class SfuLink {
     await this.refresh(); // a track that changed while we waited
   }
 
-  // Subscribes to every wanted participant's feed we do not have yet; asks again shortly
-  // while someone's feed is still missing (they may not have published yet).
+  // Lets go of those who left and subscribes to the feed of everyone else we do not have yet;
+  // asks again shortly while someone's feed is still missing (not published yet).
   async poll() {
     if (this.closed) return;
     if (this.polling) {
@@ -130,7 +151,10 @@ export class SfuLink {
     try {
       do {
         this.again = false;
-        const feeds = await s.api.get(this.path("feeds"));
+        const [state, feeds] = await Promise.all([s.api.get(s.statePath()), s.api.get(this.path("feeds"))]);
+        if (this.closed || state.state === "ended") return;
+        this.wanted = s.othersIn(state);
+        for (const key of [...s.remotes.keys()]) if (!this.wanted.has(key)) s.dropRemote(key);
         for (const f of feeds) {
           if (this.closed) return;
           if (!this.wanted.has(f.participant)) continue;
