@@ -70,6 +70,7 @@ class Deliveries:
     latencies_ms: list[tuple[str, int, float]] = field(default_factory=list)  # key, size, ms
     duplicates: int = 0
     strays: int = 0  # a bench message at someone who is not a member
+    streams_ended: list[str] = field(default_factory=list)  # closed by the server mid-run
     out_of_order: int = 0
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -194,6 +195,15 @@ async def create_conversations(
 
 async def listen(address: str, user: User, seen: Deliveries, ready: asyncio.Queue[str]) -> None:
     """One user's stream: counts bench messages from others and checks ids only grow."""
+    try:
+        await _listen(address, user, seen, ready)
+    except Exception as exc:  # the server closed it or it failed: it shows in the report
+        seen.streams_ended.append(repr(exc))
+        raise
+    seen.streams_ended.append("closed by the server")
+
+
+async def _listen(address: str, user: User, seen: Deliveries, ready: asyncio.Queue[str]) -> None:
     async with websockets.connect(
         f"ws://{address}/api/v1/stream",
         additional_headers={"Authorization": f"Bearer {user.token}"},
@@ -376,6 +386,8 @@ async def run_all(server: Server, args: argparse.Namespace) -> dict[str, Any]:
         "out_of_order": seen.out_of_order,
         "duplicates": seen.duplicates,
         "strays": seen.strays,
+        "streams_ended": len(seen.streams_ended),
+        "streams_ended_first": seen.streams_ended[0] if seen.streams_ended else None,
         "phases": phases,
     }
 
@@ -466,6 +478,8 @@ def report(r: dict[str, Any]) -> None:
         f"out-of-order {r['out_of_order']}, duplicates {r['duplicates']}, "
         f"strays {r['strays']}; seeding {r['seed_seconds']:.1f} s"
     )
+    if r["streams_ended"]:
+        print(f"  {r['streams_ended']} streams ended early, first: {r['streams_ended_first']}")
 
 
 def parse_args() -> argparse.Namespace:
