@@ -56,7 +56,7 @@ EXCLUDED = {
     "/static": "files of the web app, the same for everyone",
     "/api/v1/export/schemas/": "the public shape of an export file, the same for everyone",
     "/call/guest/": "the link's secret is the permission: it admits a guest to that one call only",
-    "/unsubscribe/": "the signed token is the permission; it can only withdraw its holder's consent",
+    "/unsubscribe/": "the signed token is the permission; it only withdraws its holder's consent",
 }
 
 # Bodies that get a request past validation to the access check (JSON for /api, forms else).
