@@ -12,6 +12,7 @@ from parlour.container import build_container
 from parlour.core.clock import Clock
 from parlour.features.accounts.pages import router as accounts_pages_router
 from parlour.features.accounts.routes import router as accounts_router
+from parlour.features.audit.pages import router as audit_pages_router
 from parlour.features.audit.routes import router as audit_router
 from parlour.features.calls.guest_pages import router as guest_pages_router
 from parlour.features.calls.routes import guests as guest_calls_router
@@ -25,8 +26,10 @@ from parlour.features.orgs.pages import router as orgs_pages_router
 from parlour.features.orgs.routes import router as orgs_router
 from parlour.features.privacy import policy_pages
 from parlour.features.privacy.data_pages import router as data_pages_router
+from parlour.features.privacy.hold_pages import router as hold_pages_router
 from parlour.features.privacy.policy_routes import router as policy_router
 from parlour.features.privacy.routes import router as privacy_router
+from parlour.features.requests.handler_pages import router as handler_pages_router
 from parlour.features.requests.pages import router as requests_pages_router
 from parlour.features.requests.routes import router as requests_router
 from parlour.settings import Settings
@@ -77,6 +80,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.include_router(marketing_pages_router)
     app.include_router(accounts_pages_router)
     app.include_router(orgs_pages_router)
+    app.include_router(handler_pages_router)
+    app.include_router(hold_pages_router)
+    app.include_router(audit_pages_router)
 
     @app.get("/health", tags=["operations"])
     async def health() -> dict[str, str]:

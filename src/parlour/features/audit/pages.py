@@ -1,0 +1,113 @@
+"""The audit log page for an organisation's owners and admins (P-ADM-2), read-only.
+
+It calls the service the JSON route calls (`AuditLog.org_page`: the admins of the organisation,
+'not found' for everyone else), newest first, 50 entries a page. Reading the log writes no
+entry, and this page takes care not to write any either: the names of the people in it come
+from `OrgService.get_member`, one person at a time, which records nothing, rather than from the
+member list, which records a `member.list` read of every member and would add a screenful of
+entries to the log each time someone looks at it. Only the name is shown, as any colleague sees
+it.
+
+The check of the hash chain walks the instance's whole log, so it runs only when asked.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from parlour.container import Container
+from parlour.core.errors import AppError
+from parlour.features.accounts.actor import Actor
+from parlour.web.auth import get_container
+from parlour.web.forms import signin_first
+from parlour.web.pages import render, signed_in
+
+router = APIRouter(include_in_schema=False)
+
+PAGE = "/org/privacy/audit"
+TEMPLATE = "orgs/audit.html"
+# What each recorded action means, in words; an unknown action is shown by its code alone.
+ACTIONS = {
+    "member.list": "Listed the members",
+    "profile.read": "Opened a profile",
+    "member.role_change": "Changed a role",
+    "member.suspend": "Suspended a member",
+    "member.reactivate": "Reactivated a member",
+    "member.password_reset": "Forced a password reset",
+    "member.child": "Marked an account as a child's",
+    "hold.place": "Placed a legal hold",
+    "hold.lift": "Lifted a legal hold",
+    "usage.read": "Read message usage",
+    "request.open": "Sent a privacy request",
+    "request.verify": "Confirmed a privacy request",
+    "request.list": "Listed privacy requests",
+    "request.view": "Opened a privacy request",
+    "request.in_progress": "Marked a request in progress",
+    "request.withdrawn": "Marked a request withdrawn",
+    "request.answered": "Answered a privacy request",
+    "request.refused": "Refused a privacy request",
+    "request.remind": "Reminded the handlers of a request",
+}
+# Doers without an account.
+NOBODY = {
+    "system": "Parlour (a background job)",
+    "operator": "The operator (command line)",
+    "requester": "The requester",
+}
+
+
+async def display_names(c: Container, actor: Actor, ids: Iterable[str | None]) -> dict[str, str]:
+    """The names of members of the actor's organisation, without recording a read of them.
+
+    Someone who is no longer a member (or whom this admin may not manage, such as an owner seen
+    by an admin) is left out; the page then shows the start of the id instead.
+    """
+    names: dict[str, str] = {}
+    for user_id in dict.fromkeys(i for i in ids if i):
+        if user_id == actor.user_id:
+            names[user_id] = "You"
+            continue
+        try:
+            names[user_id] = (await c.orgs.get_member(actor, actor.org_id, user_id)).name
+        except AppError:
+            continue
+    return names
+
+
+@router.get(PAGE)
+async def audit_page(request: Request) -> Response:
+    actor = await signed_in(request)
+    if actor is None:
+        return signin_first(request)
+    c = get_container(request)
+    cursor = request.query_params.get("cursor") or None
+    page = await c.audit.org_page(actor, actor.org_id, cursor)  # 'not found' unless an admin
+    entries = [
+        {
+            "seq": e.seq,
+            "at": e.at,
+            "actor_id": e.actor_id,
+            "actor_role": e.actor_role,
+            "action": e.action,
+            "subject": e.subject_user_id,
+            "fields": json.loads(e.fields),
+            "request_id": e.request_id,
+        }
+        for e in page.entries
+    ]
+    people = [e.actor_id for e in page.entries] + [e.subject_user_id for e in page.entries]
+    context: dict[str, Any] = {
+        "entries": entries,
+        "names": await display_names(c, actor, people),
+        "actions": ACTIONS,
+        "nobody": NOBODY,
+        "next_cursor": page.next_cursor,
+        "cursor": cursor,
+        "verified": await c.audit.verify() if request.query_params.get("check") else None,
+    }
+    return await render(request, TEMPLATE, **context)
