@@ -203,6 +203,7 @@ async def test_holds_placed_and_lifted_on_the_page_show_in_the_api_and_the_audit
         await http.get(AUDIT), 200, "Placed a legal hold", "Lifted a legal hold", pat_name
     )
     assert "hold.place" in audit and "hold.lift" in audit
+    assert "An owner" in audit and "A former member" not in audit  # admins do not manage owners
     assert await entries(container) == before
     checked = await said(await http.get(AUDIT + "?check=1"), 200, "The chain holds.")
     assert f"All {before} entries" in checked

@@ -21,7 +21,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from parlour.container import Container
-from parlour.core.errors import AppError
+from parlour.core.errors import AppError, ErrorCode
 from parlour.features.accounts.actor import Actor
 from parlour.web.auth import get_container
 from parlour.web.forms import signin_first
@@ -53,6 +53,7 @@ ACTIONS = {
     "request.refused": "Refused a privacy request",
     "request.remind": "Reminded the handlers of a request",
 }
+AN_OWNER = "An owner"
 # Doers without an account.
 NOBODY = {
     "system": "Parlour (a background job)",
@@ -61,11 +62,16 @@ NOBODY = {
 }
 
 
+def in_a_sentence(name: str | None) -> str | None:
+    """A name from `display_names` for the middle of a sentence."""
+    return "you" if name == "You" else "an owner" if name == AN_OWNER else name
+
+
 async def display_names(c: Container, actor: Actor, ids: Iterable[str | None]) -> dict[str, str]:
     """The names of members of the actor's organisation, without recording a read of them.
 
-    Someone who is no longer a member (or whom this admin may not manage, such as an owner seen
-    by an admin) is left out; the page then shows the start of the id instead.
+    An owner seen by an admin (whom the service does not let admins manage) is "an owner";
+    someone who is no longer a member is left out, and the page shows the start of the id.
     """
     names: dict[str, str] = {}
     for user_id in dict.fromkeys(i for i in ids if i):
@@ -74,8 +80,9 @@ async def display_names(c: Container, actor: Actor, ids: Iterable[str | None]) -
             continue
         try:
             names[user_id] = (await c.orgs.get_member(actor, actor.org_id, user_id)).name
-        except AppError:
-            continue
+        except AppError as error:
+            if error.code is ErrorCode.FORBIDDEN:  # only an owner is out of an admin's reach
+                names[user_id] = AN_OWNER
     return names
 
 
@@ -106,6 +113,7 @@ async def audit_page(request: Request) -> Response:
         "names": await display_names(c, actor, people),
         "actions": ACTIONS,
         "nobody": NOBODY,
+        "an_owner": AN_OWNER,
         "next_cursor": page.next_cursor,
         "cursor": cursor,
         "verified": await c.audit.verify() if request.query_params.get("check") else None,

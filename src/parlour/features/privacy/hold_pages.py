@@ -17,7 +17,7 @@ from starlette.responses import Response
 
 from parlour.core.errors import AppError, ErrorCode
 from parlour.features.accounts.actor import Actor
-from parlour.features.audit.pages import display_names
+from parlour.features.audit.pages import display_names, in_a_sentence
 from parlour.features.privacy.models import LegalHold
 from parlour.features.privacy.schemas import HoldIn
 from parlour.web.auth import get_container
@@ -119,7 +119,8 @@ async def hold_lift_page(request: Request, hold_id: str) -> Response:
     if hold is None:
         return redirect(PAGE + "?notice=already-lifted")
     names = await display_names(get_container(request), actor, [hold.user_id])
-    return await render(request, LIFT_TEMPLATE, hold=hold, name=names.get(hold.user_id))
+    name = in_a_sentence(names.get(hold.user_id))
+    return await render(request, LIFT_TEMPLATE, hold=hold, name=name)
 
 
 @router.post(PAGE + "/{hold_id}/lift")

@@ -20,7 +20,7 @@ from starlette.responses import Response
 from parlour.core.clock import as_utc
 from parlour.core.errors import AppError, ErrorCode, invalid, not_found
 from parlour.features.accounts.actor import Actor
-from parlour.features.audit.pages import display_names
+from parlour.features.audit.pages import display_names, in_a_sentence
 from parlour.features.requests.models import PrivacyRequest
 from parlour.features.requests.schemas import AnswerIn, StateIn
 from parlour.features.requests.service import DEADLINE, REMIND_AFTER
@@ -151,7 +151,9 @@ async def _one(
         "moves": [(s.value, *MOVES[s]) for s in MOVES if s in allowed],
         "can_answer": bool(ANSWERING & allowed),
         "outcomes": OUTCOMES,
-        "names": await display_names(c, actor, [row.answered_by]),
+        "answered_by": in_a_sentence(
+            (await display_names(c, actor, [row.answered_by])).get(row.answered_by or "")
+        ),
         "values": values or {"outcome": "answered"},
         "notice": notice(request, NOTICES),
         "list": LIST,
