@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.client import PubSub as RedisPubSubConn
 from redis.exceptions import RedisError
 
@@ -18,11 +18,19 @@ from parlour.realtime.bus import DEFAULT_QUEUE, LocalFanout, Message, Subscripti
 
 log = logging.getLogger("parlour.bus")
 PREFIX = "parlour:"
+# Publishes come in bursts (a hint per commit, typing, presence of many connections at once):
+# they wait for a connection rather than fail (redis-py's default pool raises
+# MaxConnectionsError beyond 100). The subscriber holds one of these for good.
+POOL_SIZE = 32
+POOL_WAIT_SECONDS = 10
 
 
 class RedisPubSub:
     def __init__(self, url: str) -> None:
-        self._redis: Redis = Redis.from_url(url)
+        pool = BlockingConnectionPool.from_url(
+            url, max_connections=POOL_SIZE, timeout=POOL_WAIT_SECONDS
+        )
+        self._redis: Redis = Redis.from_pool(pool)
         self._conn: RedisPubSubConn = self._redis.pubsub()
         self._fanout = LocalFanout(self)
         self._reader: asyncio.Task[None] | None = None
