@@ -3,7 +3,9 @@ itself with real media, hanging up, and the link dying with the call."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import urlparse
@@ -16,9 +18,12 @@ from sqlalchemy import select
 from parlour.container import Container
 from parlour.core.clock import SystemClock
 from parlour.features.calls.models import Participant, Quality
+from tests.conftest import make_client
 from tests.e2e.test_calls_ui import (
     ALL_TRACKS_ENDED,
     DESKTOP,
+    FRAMES_FLOW,
+    MEDIA_MS,
     SHOTS,
     TRACK_MEDIA,
     answer,
@@ -27,14 +32,42 @@ from tests.e2e.test_calls_ui import (
     open_chat,
     people,
     until_connected,
-    until_frames,
     window,
 )
 from tests.support.browser import horizontal_overflow
 from tests.support.world import direct
 
+# Each receiving connection: key, state, video frames decoded, packets in, packets out.
+CONNECTIONS = """
+async () => {
+  const out = [];
+  for (const [key, r] of window.parlourCall.call.remotes) {
+    let frames = 0, received = 0, sent = 0;
+    (await r.pc.getStats()).forEach((s) => {
+      if (s.type === "inbound-rtp") received += s.packetsReceived || 0;
+      if (s.type === "inbound-rtp" && s.kind === "video") frames += s.framesDecoded || 0;
+      if (s.type === "outbound-rtp") sent += s.packetsSent || 0;
+    });
+    out.push([key, r.pc.connectionState, frames, received, sent]);
+  }
+  return JSON.stringify(out);
+}
+"""
+
 GUEST_NAME = "Gwen Guest"
 PHONE = {"width": 390, "height": 844}
+
+
+async def until_decoding(page: Page, peers: int) -> None:
+    """Waits until each of `peers` receiving connections has decoded video frames. It polls
+    with evaluate: page.wait_for_function takes the promise of an async predicate for a
+    truthy answer and returns at once."""
+    deadline = time.monotonic() + MEDIA_MS / 1000
+    while not await page.evaluate(FRAMES_FLOW, peers):
+        if time.monotonic() > deadline:
+            found = await page.evaluate(CONNECTIONS)
+            raise AssertionError(f"no video decoded on {peers} connections: {found}")
+        await asyncio.sleep(0.25)
 
 
 @pytest.fixture
@@ -67,7 +100,9 @@ async def both_widths(page: Page, what: str) -> None:
 
 async def make_link(page: Page) -> str:
     """The member's Invite control: a link in a dialog, copied to the clipboard."""
-    await page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    # Chromium's grant denies whatever is not named: the camera and microphone stay granted.
+    permissions = ["clipboard-read", "clipboard-write", "camera", "microphone"]
+    await page.context.grant_permissions(permissions)
     await page.get_by_role("button", name="Invite a guest by link").click()
     dialog = page.get_by_role("dialog", name="Invite by link")
     field = dialog.get_by_label("Guest link")
@@ -97,7 +132,7 @@ async def test_a_guest_joins_by_link_takes_part_and_the_link_ends_with_the_call(
         await open_chat(pb, f"/chat/{ab}")
         await call(pa)
         await answer(pb)
-        await until_frames(pa, 1)
+        await until_decoding(pa, 1)
         path = await make_link(pa)
 
         await pg.goto(path)
@@ -120,9 +155,9 @@ async def test_a_guest_joins_by_link_takes_part_and_the_link_ends_with_the_call(
         await pg.get_by_role("button", name="Join the call").click()
 
         await until_connected(pg)
-        await until_frames(pg, 2)
-        await until_frames(pa, 2)
-        await until_frames(pb, 2)
+        await until_decoding(pg, 2)
+        await until_decoding(pa, 2)
+        await until_decoding(pb, 2)
         await expect(pa.get_by_role("figure", name=GUEST_NAME)).to_be_visible()
         await expect(pg.locator("[data-call-view] .tile.self .tile-name")).to_have_text(
             f"{GUEST_NAME} (you)"
@@ -185,3 +220,46 @@ async def test_a_link_that_never_worked_says_so_at_desktop_width(
             page.get_by_role("heading", name="This call link no longer works")
         ).to_be_visible()
         assert await page.evaluate("() => window.__tracks.length") == 0
+
+
+@pytest.mark.promise("P-ACC-7")
+async def test_the_name_form_needs_its_csrf_token_and_a_name_and_the_cookie_opens_the_lobby(
+    app: FastAPI, container: Container
+) -> None:
+    a, b = await people(app, container, 2)
+    ab = await direct(a, b)
+    started = await a.http.post(
+        "/api/v1/calls", json={"conversation_id": ab, "media": "audio", "device_id": "a" * 32}
+    )
+    assert started.status_code == 201, started.text
+    cid = started.json()["id"]
+    link = await a.http.post(f"/api/v1/calls/{cid}/guest-links")
+    assert link.status_code == 201, link.text
+    path = urlparse(link.json()["url"]).path
+    async with make_client(app) as visitor:
+        form = await visitor.get(path)
+        assert form.status_code == 200 and 'for="f-display_name"' in form.text
+        token = visitor.cookies.get("parlour_csrf")
+        assert token and "parlour_guest" not in visitor.cookies
+
+        forged = await visitor.post(path, data={"display_name": "Mallory"})
+        assert forged.status_code == 403 and "parlour_guest" not in visitor.cookies
+        empty = await visitor.post(path, data={"csrf_token": token, "display_name": "  "})
+        assert empty.status_code == 422 and 'aria-invalid="true"' in empty.text
+
+        joined = await visitor.post(path, data={"csrf_token": token, "display_name": "Vi"})
+        assert joined.status_code == 303 and joined.headers["location"] == path
+        assert visitor.cookies.get("parlour_guest")
+        lobby = await visitor.get(path)
+        assert lobby.status_code == 200 and "data-guest-csrf=" in lobby.text
+        assert 'for="f-display_name"' not in lobby.text
+
+        async with make_client(app) as stranger:  # the same link, without the cookie
+            other = await stranger.get(path)
+            assert other.status_code == 200 and "data-guest-csrf=" not in other.text
+
+        assert (await a.http.post(f"/api/v1/calls/{cid}/hangup", json={})).status_code == 200
+        gone = await visitor.get(path)
+        assert gone.status_code == 410 and "This call link no longer works" in gone.text
+        late = await visitor.post(path, data={"csrf_token": token, "display_name": "Vi"})
+        assert late.status_code == 410

@@ -21,6 +21,7 @@ from parlour.container import Container
 from parlour.core.clock import SystemClock
 from parlour.features.calls.models import Quality
 from parlour.settings import Settings
+from tests.e2e.test_calls_guest import until_decoding
 from tests.e2e.test_calls_ui import (
     ALL_TRACKS_ENDED,
     DESKTOP,
@@ -33,7 +34,6 @@ from tests.e2e.test_calls_ui import (
     open_chat,
     people,
     until_connected,
-    until_frames,
     window,
 )
 from tests.support.browser import horizontal_overflow
@@ -82,9 +82,10 @@ async def test_a_group_of_three_above_the_mesh_limit_runs_through_the_sfu_in_the
         for page in pages:
             await until_connected(page)
         for page in pages:
-            await until_frames(page, 2)  # one feed from each of the two others
+            await until_decoding(page, 2)  # one feed from each of the two others
             assert await page.evaluate("() => window.parlourCall.call.mode") == "sfu"
             await expect(page.locator("[data-call-view] [data-tile]")).to_have_count(3)
+            await expect(page.get_by_role("button", name="Invite a guest by link")).to_be_hidden()
         await pa.screenshot(path=f"{SHOTS}/call-desktop-sfu.png")
         await pc.screenshot(path=f"{SHOTS}/call-phone-sfu.png")
         assert await horizontal_overflow(pc) == 0

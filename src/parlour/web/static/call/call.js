@@ -342,7 +342,10 @@ export class Calls {
 
   // Makes the connections match the call's active participants.
   sync(state) {
-    this.call?.sync(state);
+    const call = this.call;
+    if (!call) return;
+    call.sync(state);
+    this.view.controls.invite.hidden = call.mode === "sfu"; // guests cannot use the SFU yet
   }
 
   refreshLocal() {

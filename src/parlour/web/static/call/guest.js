@@ -15,6 +15,7 @@ import { CallView } from "./ui.js";
 import { endReason } from "./words.js";
 
 const READY_MS = 15000;
+const SFU_CALL = "This call is carried by the media server, which guests cannot join yet. Ask to be invited to a smaller call.";
 
 // The guest's requests: their own CSRF token, and no sign-in page to send them to when the
 // pass runs out (the call ended).
@@ -128,6 +129,7 @@ class GuestCall {
     const media = this.state.media === "video" ? "video call" : "voice call";
     this.els.who.textContent = names.length ? `A ${media} with ${list(names)}.` : `A ${media}. Nobody has answered yet.`;
     if (this.state.media !== "video") this.els.form.elements.media.value = "audio";
+    if (this.state.mode === "sfu") this.fail(SFU_CALL);
   }
 
   chosenMedia() {
@@ -176,6 +178,7 @@ class GuestCall {
 
   async join() {
     if (this.call || this.done) return;
+    if (this.state?.mode === "sfu") return this.fail(SFU_CALL);
     const media = this.chosenMedia();
     this.fail("");
     this.els.join.disabled = true;

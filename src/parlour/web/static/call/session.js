@@ -82,7 +82,7 @@ export class CallSession {
   linkFor(mode) {
     if (this.link) return this.link;
     if (mode === "sfu" && !this.sfu) {
-      this.view.fail("This call is carried by the media server, which guests cannot join yet.");
+      this.view.fail("This call is carried by the media server, which this page cannot join.");
       return null;
     }
     this.mode = mode === "sfu" ? "sfu" : "mesh";

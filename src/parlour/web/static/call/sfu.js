@@ -46,9 +46,12 @@ class Subscription {
     this.pc = new RTCPeerConnection({ iceServers });
     this.ticker = setInterval(() => this.checkVideo(), FRESH_MS);
     this.pc.addEventListener("track", (e) => {
-      this.remote.addTrack(e.track);
-      e.track.addEventListener("mute", () => this.onChange(this));
-      e.track.addEventListener("unmute", () => this.onChange(this));
+      const track = e.track;
+      this.remote.addTrack(track);
+      track.addEventListener("unmute", () => {
+        if (track.kind === "video") this.videoLive = true; // the first frames are here
+        this.onChange(this);
+      });
       this.onChange(this);
     });
     this.pc.addEventListener("connectionstatechange", () => {
