@@ -202,14 +202,14 @@ class GuestCall {
     });
     this.call = call;
     try {
-      await this.openMedia(call, media);
+      const warning = await this.openMedia(call, media);
       await Promise.race([this.ready, wait(READY_MS)]);
       if (!this.stream.deviceId) throw new Error("No connection to the call right now. Try again in a moment.");
       if (call.over) return;
       this.els.previewTile.querySelector("video").srcObject = null; // the call's own tile shows it now
       this.view.open(this.titleOf(this.state));
       this.view.tile("me", "You", { self: true });
-      this.view.fail("");
+      this.view.fail(warning);
       this.view.say("Joining…");
       call.refreshLocal();
       const answer = await this.api.post("/guest/call/accept", { device_id: this.stream.deviceId, client: clientFacts(this.version) });
@@ -225,7 +225,8 @@ class GuestCall {
     }
   }
 
-  // Sound, and the camera for video; a camera opened for the preview is kept.
+  // Sound, and the camera for video; a camera opened for the preview is kept. A camera that
+  // will not open leaves a warning (returned) and the guest joins with sound.
   async openMedia(call, media) {
     const local = call.local;
     if (media === "audio" && local.cam) local.closeCam();
@@ -234,9 +235,10 @@ class GuestCall {
       try {
         await local.openCam();
       } catch (err) {
-        this.view.fail(`${err.message} You join with sound only.`);
+        return `${err.message} You join with sound only.`;
       }
     }
+    return "";
   }
 
   titleOf(state) {
