@@ -186,7 +186,7 @@ class AccountService:
                 wait = int((row.window_start + window - now).total_seconds()) + 1
                 raise AppError(
                     ErrorCode.TOO_MANY_ATTEMPTS,
-                    f"Too many failed sign-ins. Try again in {max(1, wait // 60)} minute(s), "
+                    f"Too many wrong passwords. Try again in {max(1, wait // 60)} minute(s), "
                     "or reset your password.",
                     headers={"Retry-After": str(wait)},
                     data={"retry_after": wait},
@@ -321,12 +321,17 @@ class AccountService:
     # -- re-authentication and passwords --------------------------------------------------
 
     async def verify_password(self, actor: Actor, password: str) -> User:
+        """The signed-in user's password, checked against the same per-account budget of
+        failures as sign-in: a stolen session cannot be used to guess it."""
         async with self._db.transaction() as uow:
             user = await store.user_by_id(uow.session, actor.user_id)
+            account = [self._buckets(user.email, Client("", None))[0]] if user else []
+            await self._check_throttle(uow.session, account)
         ok = user is not None and await asyncio.to_thread(
             self._passwords.verify, user.password_hash, password
         )
         if not ok or user is None:
+            await self._record_failure(account)
             raise AppError(
                 ErrorCode.REAUTH_REQUIRED,
                 "That password is not right.",
