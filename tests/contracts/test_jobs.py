@@ -240,3 +240,30 @@ async def test_a_worker_that_loses_its_lease_stops_the_handler(workers: Workers)
     job = await workers.job(job_id)
     assert (job.state, job.lease_owner) == (RUNNING, "someone-else")
     assert json.loads(job.params) == {}
+
+
+async def test_a_runner_woken_as_it_is_stopped_still_stops(workers: Workers) -> None:
+    """Shutting down right after a job is queued (its wake-up and the cancellation arrive
+    together) must not leave the process waiting for the job loop for ever."""
+    ran: list[str] = []
+
+    async def handler(ctx: JobContext, params: dict[str, Any]) -> None:
+        ran.append(ctx.job_id)
+
+    db = Database(create_engine(workers.url))
+    workers.dbs.append(db)
+    runner = JobRunner(db, workers.clock, JobSettings(poll_seconds=10, lease_seconds=30))
+    runner.register("work", handler)
+    for _ in range(5):
+        runner.start()
+        await asyncio.sleep(0.05)  # the loop is waiting for work
+        await workers.enqueue(runner, "work")
+        stop = asyncio.create_task(runner.stop())
+        done, _ = await asyncio.wait({stop}, timeout=5)
+        if not done:
+            while not stop.done():  # cancel again until it ends, so the test can fail
+                runner._task.cancel()  # type: ignore[union-attr]
+                await asyncio.sleep(0.1)
+            pytest.fail("the job loop swallowed the cancellation and kept running")
+    await runner.run_due()
+    assert len(ran) == 5

@@ -339,8 +339,11 @@ class JobRunner:
                     "job round failed",
                     extra={"event": "job.round_failed", "error": describe_error(exc)},
                 )
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+            # arrives as the wake-up does, and stop() would then wait for ever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._settings.poll_seconds)
+                async with asyncio.timeout(self._settings.poll_seconds):
+                    await self._wake.wait()
             self._wake.clear()
 
     async def _schedule_periodic(self, now: float) -> None:

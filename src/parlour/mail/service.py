@@ -122,8 +122,9 @@ class Mailer:
 
     async def _run(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=30)
+            with contextlib.suppress(TimeoutError):  # asyncio.timeout keeps a cancellation
+                async with asyncio.timeout(30):
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 while await self.deliver_due():

@@ -166,7 +166,8 @@ class JanusSfu:
         try:
             reply = await self._post(f"{self._session_url}/{handle}", request, transaction)
             if reply["janus"] == "ack":
-                reply = await asyncio.wait_for(waiter, self._timeout)
+                async with asyncio.timeout(self._timeout):
+                    reply = await waiter
         except TimeoutError as exc:
             raise SfuError(f"the SFU did not answer '{body.get('request')}' in time") from exc
         finally:

@@ -48,7 +48,8 @@ class RedisPubSub:
         if self._reader is None:
             self._reader = asyncio.create_task(self._read(), name="parlour-redis-bus")
         try:
-            await asyncio.wait_for(waiter, timeout=10)
+            async with asyncio.timeout(10):
+                await waiter
         finally:
             self._confirm.pop(key, None)
 

@@ -81,7 +81,8 @@ class EventPump:
         """Returns when the log may have grown; passes typing and presence straight on."""
         assert self._hints is not None  # noqa: S101 - started
         try:
-            message = await asyncio.wait_for(self._hints.get(), POLL_SECONDS)
+            async with asyncio.timeout(POLL_SECONDS):  # unlike wait_for, keeps a cancellation
+                message = await self._hints.get()
         except TimeoutError:
             return
         except Overflow:
