@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 
 import pytest
@@ -231,3 +232,36 @@ async def test_a_consumer_too_slow_for_its_queue_is_cut_off(
                     received.append(frame)
         assert len(received) <= 10
         await container.stream.close(session)
+
+
+@pytest.mark.promise("P-MSG-1")
+async def test_a_member_removed_while_behind_gets_nothing_posted_after_the_removal(
+    app: FastAPI, container: Container
+) -> None:
+    """Their connection still listened when the next message was published; the removal
+    frame, processed first, closes the conversation to it."""
+    a = await instance_owner(app, container)
+    b = await member(app, a)
+    made = await a.http.post(
+        "/api/v1/conversations", json={"kind": "group", "name": "Team", "member_ids": [b.id]}
+    )
+    cid = made.json()["id"]
+    actor = await container.accounts.authenticate(await token_for(b), "token")
+    assert actor is not None
+    session = await container.stream.open(actor, None)
+    await say(a, cid, "before you left")
+    removed = await a.http.delete(f"/api/v1/conversations/{cid}/members/{b.id}")
+    assert removed.status_code == 204, removed.text
+    await say(a, cid, "after you left")
+    seen: list[tuple[str, str]] = []
+    with contextlib.suppress(TimeoutError):
+        while True:
+            frame = await asyncio.wait_for(container.stream.next_live(session), 2)
+            if frame is not None:
+                wire = frame[1]
+                seen.append((wire["type"], json.dumps(wire.get("data", {}))))
+    await container.stream.close(session)
+    types = [t for t, _ in seen]
+    assert "member.removed" in types, seen
+    assert any("before you left" in d for _, d in seen), seen
+    assert not any("after you left" in d for _, d in seen), "sent after the removal"

@@ -44,17 +44,26 @@ class StreamSession:
     last_id: int
     device_id: str = field(default_factory=new_id)
     conversations: set[str] = field(default_factory=set)
+    # Conversations the user was removed from while connected: events of theirs that were
+    # already queued (published before this connection stopped listening) are not sent.
+    left: set[str] = field(default_factory=set)
 
     def accepts(self, wire: dict[str, Any]) -> bool:
-        """Drops events already sent, echoes of the user's own typing, and call notices
-        meant for the user's other devices."""
+        """Drops events already sent, events of conversations the user has left, echoes of the
+        user's own typing, and call notices meant for the user's other devices."""
         event_id = wire.get("id")
         if event_id is not None:
+            rejoined = wire.get("type") == "member.added" and self._about_me(wire)
+            if wire.get("conversation_id") in self.left and not rejoined:
+                return False
             return bool(event_id > self.last_id)
         if wire.get("except_device") == self.device_id:
             return False
         sender: str | None = wire.get("data", {}).get("user_id")
         return sender != self.actor.user_id
+
+    def _about_me(self, wire: dict[str, Any]) -> bool:
+        return bool(wire.get("data", {}).get("user_id") == self.actor.user_id)
 
 
 def error_frame(code: ErrorCode, detail: str) -> dict[str, Any]:
@@ -128,9 +137,11 @@ class StreamService:
         conversation_id = data["conversation_id"]
         if wire["type"] == "member.added":
             session.conversations.add(conversation_id)
+            session.left.discard(conversation_id)
             await session.subscription.listen(conversation_channel(conversation_id))
         else:
             session.conversations.discard(conversation_id)
+            session.left.add(conversation_id)
             await session.subscription.unlisten(conversation_channel(conversation_id))
 
     async def handle(self, session: StreamSession, raw: str) -> dict[str, Any] | None:
