@@ -120,14 +120,24 @@ async def direct_chat(server: Server, a: User, b: User) -> str:
         return conversation_id
 
 
+async def decoding(page: Page) -> None:
+    """Polls until the page's call decodes video. Not wait_for_function: it takes the promise
+    of an async predicate for a truthy answer and returns at once."""
+    deadline = time.monotonic() + MEDIA_MS / 1000
+    while not await page.evaluate(FRAMES_FLOW):
+        if time.monotonic() > deadline:
+            raise TimeoutError("no video decoded")
+        await asyncio.sleep(0.02)
+
+
 async def one_call(caller: Page, callee: Page) -> tuple[float, float]:
     """Seconds from the click to the callee's ring, and to video decoded on both sides."""
     started = time.monotonic()
     await caller.get_by_role("button", name="Start a video call").click()
     await callee.get_by_role("button", name="Accept with video").click(timeout=MEDIA_MS)
     rang = time.monotonic()
-    await caller.wait_for_function(FRAMES_FLOW, timeout=MEDIA_MS, polling=20)
-    await callee.wait_for_function(FRAMES_FLOW, timeout=MEDIA_MS, polling=20)
+    await decoding(caller)
+    await decoding(callee)
     flowing = time.monotonic()
     await caller.get_by_role("button", name="Hang up").click()
     for page in (caller, callee):

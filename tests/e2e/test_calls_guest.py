@@ -3,9 +3,7 @@ itself with real media, hanging up, and the link dying with the call."""
 
 from __future__ import annotations
 
-import asyncio
 import re
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import urlparse
@@ -22,8 +20,6 @@ from tests.conftest import make_client
 from tests.e2e.test_calls_ui import (
     ALL_TRACKS_ENDED,
     DESKTOP,
-    FRAMES_FLOW,
-    MEDIA_MS,
     SHOTS,
     TRACK_MEDIA,
     answer,
@@ -32,42 +28,14 @@ from tests.e2e.test_calls_ui import (
     open_chat,
     people,
     until_connected,
+    until_decoding,
     window,
 )
 from tests.support.browser import horizontal_overflow
 from tests.support.world import direct
 
-# Each receiving connection: key, state, video frames decoded, packets in, packets out.
-CONNECTIONS = """
-async () => {
-  const out = [];
-  for (const [key, r] of window.parlourCall.call.remotes) {
-    let frames = 0, received = 0, sent = 0;
-    (await r.pc.getStats()).forEach((s) => {
-      if (s.type === "inbound-rtp") received += s.packetsReceived || 0;
-      if (s.type === "inbound-rtp" && s.kind === "video") frames += s.framesDecoded || 0;
-      if (s.type === "outbound-rtp") sent += s.packetsSent || 0;
-    });
-    out.push([key, r.pc.connectionState, frames, received, sent]);
-  }
-  return JSON.stringify(out);
-}
-"""
-
 GUEST_NAME = "Gwen Guest"
 PHONE = {"width": 390, "height": 844}
-
-
-async def until_decoding(page: Page, peers: int) -> None:
-    """Waits until each of `peers` receiving connections has decoded video frames. It polls
-    with evaluate: page.wait_for_function takes the promise of an async predicate for a
-    truthy answer and returns at once."""
-    deadline = time.monotonic() + MEDIA_MS / 1000
-    while not await page.evaluate(FRAMES_FLOW, peers):
-        if time.monotonic() > deadline:
-            found = await page.evaluate(CONNECTIONS)
-            raise AssertionError(f"no video decoded on {peers} connections: {found}")
-        await asyncio.sleep(0.25)
 
 
 @pytest.fixture

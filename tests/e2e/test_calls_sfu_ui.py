@@ -21,7 +21,6 @@ from parlour.container import Container
 from parlour.core.clock import SystemClock
 from parlour.features.calls.models import Quality
 from parlour.settings import Settings
-from tests.e2e.test_calls_guest import until_decoding
 from tests.e2e.test_calls_ui import (
     ALL_TRACKS_ENDED,
     DESKTOP,
@@ -34,6 +33,7 @@ from tests.e2e.test_calls_ui import (
     open_chat,
     people,
     until_connected,
+    until_decoding,
     window,
 )
 from tests.support.browser import horizontal_overflow

@@ -6,6 +6,7 @@ The app runs on the real clock here, so durations and ring timeouts are real tim
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import AsyncIterator
@@ -69,6 +70,23 @@ async (expected) => {
 }
 """
 
+# Each receiving connection: key, state, video frames decoded, packets in, packets out.
+CONNECTIONS = """
+async () => {
+  const out = [];
+  for (const [key, r] of window.parlourCall.call.remotes) {
+    let frames = 0, received = 0, sent = 0;
+    (await r.pc.getStats()).forEach((s) => {
+      if (s.type === "inbound-rtp") received += s.packetsReceived || 0;
+      if (s.type === "inbound-rtp" && s.kind === "video") frames += s.framesDecoded || 0;
+      if (s.type === "outbound-rtp") sent += s.packetsSent || 0;
+    });
+    out.push([key, r.pc.connectionState, frames, received, sent]);
+  }
+  return JSON.stringify(out);
+}
+"""
+
 
 @pytest.fixture
 def clock() -> SystemClock:
@@ -123,8 +141,16 @@ async def until_connected(page: Page) -> None:
     await expect(page.locator("[data-call-status]")).to_have_text("Connected", timeout=MEDIA_MS)
 
 
-async def until_frames(page: Page, peers: int) -> None:
-    await page.wait_for_function(FRAMES_FLOW, arg=peers, timeout=MEDIA_MS, polling=250)
+async def until_decoding(page: Page, peers: int) -> None:
+    """Waits until each of `peers` receiving connections has decoded video frames. It polls
+    with evaluate: page.wait_for_function takes the promise of an async predicate for a
+    truthy answer and returns at once."""
+    deadline = time.monotonic() + MEDIA_MS / 1000
+    while not await page.evaluate(FRAMES_FLOW, peers):
+        if time.monotonic() > deadline:
+            found = await page.evaluate(CONNECTIONS)
+            raise AssertionError(f"no video decoded on {peers} connections: {found}")
+        await asyncio.sleep(0.25)
 
 
 async def call_id(page: Page) -> str:
@@ -161,8 +187,8 @@ async def test_a_video_call_between_two_browsers_flows_is_recorded_and_releases_
         await until_connected(pa)
         await until_connected(pb)
         connected = time.monotonic()
-        await until_frames(pa, 1)
-        await until_frames(pb, 1)
+        await until_decoding(pa, 1)
+        await until_decoding(pb, 1)
         flowing = time.monotonic()
         print(  # the measured set-up times, shown with -s
             f"\ncall set-up: connected after {connected - started:.1f} s, "
@@ -302,14 +328,14 @@ async def test_a_group_of_three_in_a_mesh_each_decodes_both_others_after_a_late_
         await expect(ring_dialog(pb)).to_be_visible(timeout=RING_MS)
         await pb.get_by_role("button", name="Decline").click()
         await answer(pc)
-        await until_frames(pa, 1)
-        await until_frames(pc, 1)
+        await until_decoding(pa, 1)
+        await until_decoding(pc, 1)
         join = pb.get_by_role("button", name="Join the call under way")
         await expect(join).to_be_visible()  # B declined, and may still join
         await pb.screenshot(path=f"{SHOTS}/call-desktop-join.png")
         await join.click()
         for page in pages:
-            await until_frames(page, 2)
+            await until_decoding(page, 2)
         await expect(pa.locator("[data-tile]")).to_have_count(3)
         await pc.screenshot(path=f"{SHOTS}/call-phone-group.png")
         assert await horizontal_overflow(pc) == 0
@@ -366,7 +392,7 @@ async def test_camera_off_closes_the_camera_screen_sharing_replaces_it_and_leavi
         await open_chat(pb, f"/chat/{ab}")
         await call(pa)
         await answer(pb)
-        await until_frames(pb, 1)
+        await until_decoding(pb, 1)
         a_on_b = pb.locator(f'[data-tile="{a.id}"]')
         await expect(a_on_b).to_have_class(re.compile("has-video"))
 
