@@ -16,6 +16,7 @@ from sqlalchemy import select
 from parlour.container import Container
 from parlour.core.clock import FixedClock
 from parlour.features.calls.models import Participant, Quality
+from parlour.features.calls.service import GuestPass
 from parlour.settings import Settings
 from tests.conftest import make_client
 from tests.support.live import StreamClient, serving, stream
@@ -285,6 +286,9 @@ async def test_turn_credentials_are_minted_per_user_and_expire(
     digest = hmac.new(b"coturn-shared-secret", turn["username"].encode(), hashlib.sha1).digest()
     assert turn["credential"] == base64.b64encode(digest).decode()
     assert body["mesh_limit"] == 4
+    guest = GuestPass(guest_id="g" * 32, call_id="c" * 32, org_id=a.org_id)
+    (_, guest_turn) = app.state.container.calls.ice_servers(guest)
+    assert guest_turn["username"].endswith(":guest-" + "g" * 32), "a guest's own credential"
 
 
 @pytest.mark.promise("P-ACC-7")
@@ -321,6 +325,8 @@ async def test_a_guest_joins_by_link_with_a_name_only_and_only_for_that_call(
             guest = joined.json()
             cookie = visitor.cookies.get("parlour_guest")
             assert cookie
+            ice = await visitor.get("/api/v1/guest/call/ice")
+            assert ice.status_code == 200 and ice.json()["mesh_limit"] == 4, ice.text
             headers = {"Cookie": f"parlour_guest={cookie}", "Origin": f"http://{address}"}
             async with websockets.connect(
                 f"ws://{address}/api/v1/guest/stream", additional_headers=headers

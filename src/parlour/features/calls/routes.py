@@ -193,6 +193,14 @@ async def guest_join(body: GuestJoinIn, c: Ctr, response: Response) -> GuestOut:
     )
 
 
+@guests.get("/call/ice", response_model=IceOut)
+async def guest_ice(guest: Guest, c: Ctr) -> IceOut:
+    """The same STUN and TURN servers as members get, with a credential of the guest's own."""
+    return IceOut.model_validate(
+        {"ice_servers": c.calls.ice_servers(guest), "mesh_limit": c.settings.call_mesh_limit}
+    )
+
+
 @guests.get("/call", response_model=CallOut)
 async def guest_call(guest: Guest, c: Ctr) -> dict[str, Any]:
     return out(await c.calls.get(guest, guest.call_id))

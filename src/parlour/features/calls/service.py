@@ -557,16 +557,17 @@ class CallService:
             )
             await uow.commit()
 
-    def ice_servers(self, actor: Actor) -> list[dict[str, Any]]:
-        """STUN as configured; TURN with a credential minted for this user, valid for a while
-        (coturn's shared-secret scheme: user = expiry:id, password = HMAC-SHA1 of it)."""
+    def ice_servers(self, actor: Actor | GuestPass) -> list[dict[str, Any]]:
+        """STUN as configured; TURN with a credential minted for this member or guest, valid
+        for a while (coturn's shared-secret scheme: user = expiry:id, password = HMAC-SHA1)."""
         servers: list[dict[str, Any]] = []
         if self._settings.ice_stun_urls:
             servers.append({"urls": list(self._settings.ice_stun_urls)})
         secret = self._settings.turn_secret
         if self._settings.ice_turn_urls and secret is not None:
             expiry = int(self._clock.now().timestamp()) + self._settings.turn_credential_seconds
-            username = f"{expiry}:{actor.user_id}"
+            who = actor.user_id if isinstance(actor, Actor) else "guest-" + actor.guest_id
+            username = f"{expiry}:{who}"
             digest = hmac.new(
                 secret.get_secret_value().encode(), username.encode(), hashlib.sha1
             ).digest()

@@ -67,6 +67,7 @@ class GuestCall {
     this.me = root.dataset.guestKey;
     this.api = new GuestApi(root.dataset.guestCsrf);
     this.version = new URL(import.meta.url).searchParams.get("v");
+    this.ice = null; // STUN and TURN, fetched once when joining
     this.call = null; // the CallSession once joined
     this.state = null; // the call as the server last described it
     this.preview = null; // LocalMedia opened before joining
@@ -195,13 +196,14 @@ class GuestCall {
       statePath: () => "/guest/call",
       send: (frame) => this.stream.send(frame),
       nameOf: () => "Someone",
-      ice: () => null, // ICE servers are handed to members only
+      ice: () => this.ice,
       sfu: false,
       local,
       onNetworkLost: () => this.call === call && this.hangup("network"),
     });
     this.call = call;
     try {
+      this.ice ||= await this.api.get("/guest/call/ice"); // STUN and TURN, as members get
       const warning = await this.openMedia(call, media);
       await Promise.race([this.ready, wait(READY_MS)]);
       if (!this.stream.deviceId) throw new Error("No connection to the call right now. Try again in a moment.");
