@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from contextlib import AsyncExitStack
 from pathlib import Path
 
 import pytest
@@ -23,18 +22,14 @@ from parlour.features.calls.models import Quality
 from parlour.settings import Settings
 from tests.e2e.test_calls_ui import (
     ALL_TRACKS_ENDED,
-    DESKTOP,
-    PHONE,
     RING_MS,
     SHOTS,
     answer,
     call,
     call_id,
-    open_chat,
-    people,
+    group_of_three,
     until_connected,
     until_decoding,
-    window,
 )
 from tests.support.browser import horizontal_overflow
 from tests.support.janus import janus
@@ -61,21 +56,9 @@ def settings(settings: Settings, janus_url: str) -> Settings:
 async def test_a_group_of_three_above_the_mesh_limit_runs_through_the_sfu_in_the_browser(
     browser: Browser, base_url: str, app: FastAPI, container: Container
 ) -> None:
-    a, b, c = await people(app, container, 3)
-    group = await a.http.post(
-        "/api/v1/conversations",
-        json={"kind": "group", "name": "Three", "member_ids": [b.id, c.id]},
-    )
-    assert group.status_code == 201, group.text
-    gid = group.json()["id"]
-    async with AsyncExitStack() as stack:
-        pages = [
-            await stack.enter_async_context(window(browser, base_url, p, v))
-            for p, v in ((a, DESKTOP), (b, DESKTOP), (c, PHONE))
-        ]
+    async with group_of_three(browser, base_url, app, container) as (people3, pages):
+        a = people3[0]
         pa, pb, pc = pages
-        for page in pages:
-            await open_chat(page, f"/chat/{gid}")
         await call(pa)
         await answer(pb)
         await answer(pc)

@@ -169,6 +169,28 @@ async def people(app: FastAPI, container: Container, count: int) -> list[Person]
     return [a, *[await member(app, a) for _ in range(count - 1)]]
 
 
+@asynccontextmanager
+async def group_of_three(
+    browser: Browser, base_url: str, app: FastAPI, container: Container
+) -> AsyncIterator[tuple[list[Person], list[Page]]]:
+    """Three members in a group, each with the group open: two at desktop width, one at phone."""
+    a, b, c = await people(app, container, 3)
+    group = await a.http.post(
+        "/api/v1/conversations",
+        json={"kind": "group", "name": "Three", "member_ids": [b.id, c.id]},
+    )
+    assert group.status_code == 201, group.text
+    gid = group.json()["id"]
+    async with AsyncExitStack() as stack:
+        pages = [
+            await stack.enter_async_context(window(browser, base_url, p, v))
+            for p, v in ((a, DESKTOP), (b, DESKTOP), (c, PHONE))
+        ]
+        for page in pages:
+            await open_chat(page, f"/chat/{gid}")
+        yield [a, b, c], pages
+
+
 @pytest.mark.promise("P-CALL-1")
 @pytest.mark.promise("P-CALL-2")
 @pytest.mark.promise("P-ANA-2")
@@ -309,21 +331,9 @@ async def test_an_unanswered_call_is_missed_and_shows_in_the_conversation(
 async def test_a_group_of_three_in_a_mesh_each_decodes_both_others_after_a_late_join(
     browser: Browser, base_url: str, app: FastAPI, container: Container
 ) -> None:
-    a, b, c = await people(app, container, 3)
-    group = await a.http.post(
-        "/api/v1/conversations",
-        json={"kind": "group", "name": "Three", "member_ids": [b.id, c.id]},
-    )
-    assert group.status_code == 201, group.text
-    gid = group.json()["id"]
-    async with AsyncExitStack() as stack:
-        pages = [
-            await stack.enter_async_context(window(browser, base_url, p, v))
-            for p, v in ((a, DESKTOP), (b, DESKTOP), (c, PHONE))
-        ]
+    async with group_of_three(browser, base_url, app, container) as (people3, pages):
+        a = people3[0]
         pa, pb, pc = pages
-        for page in pages:
-            await open_chat(page, f"/chat/{gid}")
         await call(pa)
         await expect(ring_dialog(pb)).to_be_visible(timeout=RING_MS)
         await pb.get_by_role("button", name="Decline").click()

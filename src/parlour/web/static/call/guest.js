@@ -6,7 +6,7 @@
 // Privacy: the camera opens only when the guest asks for a preview or joins, and every
 // track stops as soon as the call ends for them (P-CALL-1).
 
-import { ApiError } from "../chat/api.js";
+import { Api } from "../chat/api.js";
 import { Stream } from "../chat/stream.js";
 import { Controls } from "./controls.js";
 import { clientFacts, LocalMedia } from "./media.js";
@@ -18,38 +18,9 @@ const READY_MS = 15000;
 const SFU_CALL = "This call is carried by the media server, which guests cannot join yet. Ask to be invited to a smaller call.";
 
 // The guest's requests: their own CSRF token, and no sign-in page to send them to when the
-// pass runs out (the call ended).
-class GuestApi {
-  constructor(csrf) {
-    this.csrf = csrf;
-  }
-
-  async request(method, path, body) {
-    const init = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
-    if (method !== "GET") init.headers["X-CSRF-Token"] = this.csrf;
-    if (body !== undefined) {
-      init.headers["Content-Type"] = "application/json";
-      init.body = JSON.stringify(body);
-    }
-    let response;
-    try {
-      response = await fetch("/api/v1" + path, init);
-    } catch {
-      throw new ApiError(0, { code: "network", detail: "No connection right now. Try again in a moment." });
-    }
-    if (response.status === 204) return null;
-    const data = await response.json().catch(() => ({}));
-    if (!response.ok) throw new ApiError(response.status, data);
-    return data;
-  }
-
-  get(path) {
-    return this.request("GET", path);
-  }
-
-  post(path, body) {
-    return this.request("POST", path, body);
-  }
+// pass runs out (the call ended): the error says so instead.
+class GuestApi extends Api {
+  unauthenticated() {}
 }
 
 // The chat's stream, pointed at the guest's: one call's notices and signalling only.

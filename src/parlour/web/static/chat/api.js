@@ -34,12 +34,15 @@ export class Api {
     } catch {
       throw new ApiError(0, { code: "network", detail: "No connection right now. Try again in a moment." });
     }
-    if (response.status === 401) signIn();
+    if (response.status === 401) this.unauthenticated();
     if (response.status === 204) return null;
     const data = await response.json().catch(() => ({}));
     if (!response.ok) throw new ApiError(response.status, data);
     return data;
   }
+
+  // The session ended: on to the sign-in page, back here afterwards.
+  unauthenticated() { signIn(); }
 
   get(path) { return this.request("GET", path); }
   post(path, body, headers) { return this.request("POST", path, { body, headers }); }
