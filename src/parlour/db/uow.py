@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Self
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 AfterCommit = Callable[[], Awaitable[None]]
 WRITE_LOCK_KEY = 7_210_411
+log = logging.getLogger(__name__)
 
 
 class UnitOfWork:
@@ -44,8 +46,24 @@ class UnitOfWork:
                 self._write_lock.release()
                 self._holding = False
         if self._committed and exc is None:
-            for hook in self._after:
+            await self._run_after()
+
+    async def _run_after(self) -> None:
+        """Every hook runs, and none can fail the use case: the data is committed, and what
+        the hooks do (wake a loop, publish a hint) the loops also find by polling. A request
+        that saved its data never answers 500 because a wake-up could not be sent."""
+        for hook in self._after:
+            try:
                 await hook()
+            except Exception as exc:  # logged; the loops poll anyway
+                log.warning(
+                    "after-commit hook failed",
+                    extra={
+                        "event": "uow.after_commit_failed",
+                        "hook": getattr(hook, "__qualname__", "hook"),
+                        "error": type(exc).__name__,
+                    },
+                )
 
     async def serialize_writes(self) -> None:
         """Writers that call this commit one after another, in the order they got here.
