@@ -9,10 +9,13 @@ import json
 import pytest
 import websockets
 from fastapi import FastAPI
+from sqlalchemy import delete
 
 from parlour.app import create_app
 from parlour.container import Container
 from parlour.core.clock import FixedClock
+from parlour.features.chat.events import EventLog
+from parlour.features.chat.models import Event
 from parlour.realtime.bus import Overflow
 from parlour.settings import Settings
 from tests.support.live import serving, stream
@@ -265,3 +268,25 @@ async def test_a_member_removed_while_behind_gets_nothing_posted_after_the_remov
     assert "member.removed" in types, seen
     assert any("before you left" in d for _, d in seen), seen
     assert not any("after you left" in d for _, d in seen), "sent after the removal"
+
+
+async def test_an_event_id_is_never_given_twice_even_after_the_newest_is_deleted(
+    container: Container,
+) -> None:
+    """A client resumes after the last id it saw: were that id handed out again (the newest
+    event gone with an erased account, then a new one), the new event would be skipped."""
+
+    log = EventLog(container.bus, container.clock)
+
+    async def append() -> int:
+        async with container.db.transaction() as uow:
+            event = await log.append_txn(uow, "test.event")
+            await uow.commit()
+        return int(event.id)
+
+    await append()
+    newest = await append()
+    async with container.db.transaction() as uow:
+        await uow.session.execute(delete(Event).where(Event.id == newest))
+        await uow.commit()
+    assert await append() > newest

@@ -201,7 +201,8 @@ class Event(Base):
     __table_args__ = (
         Index("ix_events_conversation", "conversation_id", "id"),
         Index("ix_events_user", "user_id", "id"),
-        {"info": subject_table("user", "actor_id")},
+        # Ids are never reused, even after the newest event is deleted (migration 0012).
+        {"info": subject_table("user", "actor_id"), "sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(
