@@ -123,3 +123,27 @@ async def test_redis_carries_messages_between_nodes() -> None:
     finally:
         await node_a.close()
         await node_b.close()
+
+
+async def test_presence_across_nodes_goes_offline_only_when_the_last_connection_ends() -> None:
+    """One person with a tab on each of two nodes: closing one tab does not announce them
+    offline, and the second tab does not announce them online again."""
+    from redis.exceptions import RedisError
+
+    from parlour.realtime.presence import RedisPresence
+
+    node_a, node_b = RedisPresence(REDIS_URL, "node-a"), RedisPresence(REDIS_URL, "node-b")
+    user = "presence-" + os.urandom(6).hex()
+    try:
+        try:
+            assert await node_a.connected(user) is True, "came online"
+        except (OSError, RedisError) as exc:
+            missing("Redis", f"{REDIS_URL} did not answer ({type(exc).__name__})")
+        assert await node_b.connected(user) is False, "already online through node a"
+        assert await node_a.disconnected(user) is False, "still online through node b"
+        assert await node_b.online([user]) == {user}
+        assert await node_b.disconnected(user) is True, "now offline everywhere"
+        assert await node_a.online([user]) == set()
+    finally:
+        await node_a.close()
+        await node_b.close()

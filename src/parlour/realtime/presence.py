@@ -21,11 +21,11 @@ POOL_WAIT_SECONDS = 10
 
 class Presence(Protocol):
     async def connected(self, user_id: str) -> bool:
-        """Counts a connection; True when it is the user's first on this node."""
+        """Counts a connection; True when it is the user's first anywhere (they came online)."""
         ...
 
     async def disconnected(self, user_id: str) -> bool:
-        """True when it was the user's last connection on this node."""
+        """True when it was the user's last connection anywhere (they went offline)."""
         ...
 
     async def online(self, user_ids: list[str]) -> set[str]: ...
@@ -82,15 +82,17 @@ class RedisPresence:
         return f"parlour:presence:{user_id}"
 
     async def connected(self, user_id: str) -> bool:
-        first = await self._local.connected(user_id)
+        first_here = await self._local.connected(user_id)
+        elsewhere = first_here and bool(await self.online([user_id]))
         await self._redis.hset(self._key(user_id), self._node, str(time.time() + TTL_SECONDS))
-        return first
+        return first_here and not elsewhere
 
     async def disconnected(self, user_id: str) -> bool:
-        last = await self._local.disconnected(user_id)
-        if last:
-            await self._redis.hdel(self._key(user_id), self._node)
-        return last
+        """Offline only when no other node still holds a live connection of theirs."""
+        if not await self._local.disconnected(user_id):
+            return False
+        await self._redis.hdel(self._key(user_id), self._node)
+        return not await self.online([user_id])
 
     async def online(self, user_ids: list[str]) -> set[str]:
         now = time.time()
