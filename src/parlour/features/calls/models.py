@@ -15,7 +15,7 @@ SeqId = BigInteger().with_variant(Integer(), "sqlite")
 
 CALL_RECORD = Retention("the call ended", days=400)
 QUALITY = Retention("the call ended", days=90)
-GUEST = Retention("the call record expires", days=400)
+GUEST = Retention("the call ended", days=400)  # the guest goes with the call record
 RECORD_PURPOSES = ("provide_service", "organisation_admin")
 
 
