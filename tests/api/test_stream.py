@@ -290,3 +290,39 @@ async def test_an_event_id_is_never_given_twice_even_after_the_newest_is_deleted
         await uow.session.execute(delete(Event).where(Event.id == newest))
         await uow.commit()
     assert await append() > newest
+
+
+@pytest.mark.promise("P-MSG-1")
+async def test_someone_added_while_behind_gets_what_was_posted_right_after(
+    app: FastAPI, container: Container
+) -> None:
+    """Their connection starts following the conversation only when it reaches the addition;
+    what was posted in between is read back from the log, once."""
+    a = await instance_owner(app, container)
+    b = await member(app, a)
+    c = await member(app, a)
+    made = await a.http.post(
+        "/api/v1/conversations", json={"kind": "group", "name": "Team", "member_ids": [c.id]}
+    )
+    cid = made.json()["id"]
+    actor = await container.accounts.authenticate(await token_for(b), "token")
+    assert actor is not None
+    session = await container.stream.open(actor, None)
+    added = await a.http.post(f"/api/v1/conversations/{cid}/members", json={"user_ids": [b.id]})
+    assert added.status_code == 204, added.text
+    await say(a, cid, "welcome aboard")
+    await say(c, cid, "hello from c")
+    seen: list[tuple[int | None, str, str]] = []
+    with contextlib.suppress(TimeoutError):
+        while True:
+            frame = await asyncio.wait_for(container.stream.next_live(session), 2)
+            if frame is not None:
+                wire = frame[1]
+                assert json.loads(frame[0]) == wire
+                seen.append((wire.get("id"), wire["type"], json.dumps(wire.get("data", {}))))
+    await container.stream.close(session)
+    bodies = [d for _i, t, d in seen if t == "message.created"]
+    assert len(bodies) == 2, seen
+    assert "welcome aboard" in bodies[0] and "hello from c" in bodies[1]
+    ids = [i for i, _t, _d in seen if i is not None]
+    assert ids == sorted(set(ids)), "in order, each once"

@@ -7,6 +7,8 @@ below the last one sent are dropped: no gaps, no duplicates.
 
 from __future__ import annotations
 
+import json
+from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +49,9 @@ class StreamSession:
     # Conversations the user was removed from while connected: events of theirs that were
     # already queued (published before this connection stopped listening) are not sent.
     left: set[str] = field(default_factory=set)
+    # Frames read back from the log after the user was added to a conversation, sent before
+    # anything else: what was posted there before this connection started listening.
+    pending: deque[tuple[str, dict[str, Any]]] = field(default_factory=deque)
 
     def accepts(self, wire: dict[str, Any]) -> bool:
         """Drops events already sent, events of conversations the user has left, echoes of the
@@ -119,13 +124,15 @@ class StreamService:
     async def next_live(self, session: StreamSession) -> tuple[str, dict[str, Any]] | None:
         """The next frame to send (encoded once per node, and parsed), or None for one to
         skip. Raises Overflow when the client fell too far behind."""
+        if session.pending:
+            return session.pending.popleft()
         message = await session.subscription.get()
         wire: dict[str, Any] = message.decoded
         if not session.accepts(wire):
             return None
-        await self._follow_membership(session, wire)
         if wire.get("id") is not None:
             session.last_id = wire["id"]
+        await self._follow_membership(session, wire)
         return message.data.decode(), wire
 
     async def _follow_membership(self, session: StreamSession, wire: dict[str, Any]) -> None:
@@ -139,10 +146,18 @@ class StreamService:
             session.conversations.add(conversation_id)
             session.left.discard(conversation_id)
             await session.subscription.listen(conversation_channel(conversation_id))
+            await self._catch_up(session)
         else:
             session.conversations.discard(conversation_id)
             session.left.add(conversation_id)
             await session.subscription.unlisten(conversation_channel(conversation_id))
+
+    async def _catch_up(self, session: StreamSession) -> None:
+        """Reads the log after the last id sent, now that the new conversation is visible:
+        its events published before we listened are not lost, and anything queued meanwhile
+        with an id already read is dropped as sent."""
+        async for page in self.replay(session):
+            session.pending.extend((json.dumps(w, separators=(",", ":")), w) for w in page)
 
     async def handle(self, session: StreamSession, raw: str) -> dict[str, Any] | None:
         """A frame from the client: typing, presence or ping. Bad frames get an error frame."""
