@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from typing import Any
 
 import pytest
 import websockets
@@ -16,6 +17,7 @@ from parlour.container import Container
 from parlour.core.clock import FixedClock
 from parlour.features.chat.events import EventLog
 from parlour.features.chat.models import Event
+from parlour.features.chat.stream import StreamSession
 from parlour.realtime.bus import Overflow
 from parlour.settings import Settings
 from tests.support.live import serving, stream
@@ -237,6 +239,26 @@ async def test_a_consumer_too_slow_for_its_queue_is_cut_off(
         await container.stream.close(session)
 
 
+async def behind(container: Container, person: Person) -> StreamSession:
+    """A stream session of `person` that nobody reads until the test drains it."""
+    actor = await container.accounts.authenticate(await token_for(person), "token")
+    assert actor is not None
+    return await container.stream.open(actor, None)
+
+
+async def drain(container: Container, session: StreamSession) -> list[dict[str, Any]]:
+    """Every frame the session sends until it has nothing more for two seconds; then closed."""
+    frames: list[dict[str, Any]] = []
+    with contextlib.suppress(TimeoutError):
+        while True:
+            frame = await asyncio.wait_for(container.stream.next_live(session), 2)
+            if frame is not None:
+                assert json.loads(frame[0]) == frame[1]
+                frames.append(frame[1])
+    await container.stream.close(session)
+    return frames
+
+
 @pytest.mark.promise("P-MSG-1")
 async def test_a_member_removed_while_behind_gets_nothing_posted_after_the_removal(
     app: FastAPI, container: Container
@@ -249,21 +271,12 @@ async def test_a_member_removed_while_behind_gets_nothing_posted_after_the_remov
         "/api/v1/conversations", json={"kind": "group", "name": "Team", "member_ids": [b.id]}
     )
     cid = made.json()["id"]
-    actor = await container.accounts.authenticate(await token_for(b), "token")
-    assert actor is not None
-    session = await container.stream.open(actor, None)
+    session = await behind(container, b)
     await say(a, cid, "before you left")
     removed = await a.http.delete(f"/api/v1/conversations/{cid}/members/{b.id}")
     assert removed.status_code == 204, removed.text
     await say(a, cid, "after you left")
-    seen: list[tuple[str, str]] = []
-    with contextlib.suppress(TimeoutError):
-        while True:
-            frame = await asyncio.wait_for(container.stream.next_live(session), 2)
-            if frame is not None:
-                wire = frame[1]
-                seen.append((wire["type"], json.dumps(wire.get("data", {}))))
-    await container.stream.close(session)
+    seen = [(w["type"], json.dumps(w.get("data", {}))) for w in await drain(container, session)]
     types = [t for t, _ in seen]
     assert "member.removed" in types, seen
     assert any("before you left" in d for _, d in seen), seen
@@ -305,22 +318,15 @@ async def test_someone_added_while_behind_gets_what_was_posted_right_after(
         "/api/v1/conversations", json={"kind": "group", "name": "Team", "member_ids": [c.id]}
     )
     cid = made.json()["id"]
-    actor = await container.accounts.authenticate(await token_for(b), "token")
-    assert actor is not None
-    session = await container.stream.open(actor, None)
+    session = await behind(container, b)
     added = await a.http.post(f"/api/v1/conversations/{cid}/members", json={"user_ids": [b.id]})
     assert added.status_code == 204, added.text
     await say(a, cid, "welcome aboard")
     await say(c, cid, "hello from c")
-    seen: list[tuple[int | None, str, str]] = []
-    with contextlib.suppress(TimeoutError):
-        while True:
-            frame = await asyncio.wait_for(container.stream.next_live(session), 2)
-            if frame is not None:
-                wire = frame[1]
-                assert json.loads(frame[0]) == wire
-                seen.append((wire.get("id"), wire["type"], json.dumps(wire.get("data", {}))))
-    await container.stream.close(session)
+    seen = [
+        (w.get("id"), w["type"], json.dumps(w.get("data", {})))
+        for w in await drain(container, session)
+    ]
     bodies = [d for _i, t, d in seen if t == "message.created"]
     assert len(bodies) == 2, seen
     assert "welcome aboard" in bodies[0] and "hello from c" in bodies[1]
