@@ -239,8 +239,9 @@ class JobRunner:
             return
         finally:
             renew.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renew
+            # gather, not suppress(CancelledError): a cancel of this task that arrives while
+            # the renewal winds down must still stop it, not be swallowed with renew's own.
+            await asyncio.gather(renew, return_exceptions=True)
         async with self._db.transaction() as uow:
             await self.finish_txn(uow, job.id)
             await uow.commit()
@@ -330,7 +331,10 @@ class JobRunner:
         loop = asyncio.get_running_loop()
         for periodic in self._periodic:
             periodic.next_at = loop.time() + min(periodic.every.total_seconds(), 60)
+        me = asyncio.current_task()
         while True:
+            if me is not None and me.cancelling():  # a stop() that a callee swallowed
+                raise asyncio.CancelledError
             try:
                 await self._schedule_periodic(loop.time())
                 await self.run_due(limit=50)
