@@ -12,6 +12,7 @@ import { readStats } from "./peer.js";
 
 const GATHER_MS = 3000;
 const RETRY_MS = 800;
+const SUBSCRIBE_MS = 15000; // a subscription that has not answered by then is tried again
 const FRESH_MS = 1000; // how often a feed's video is checked for new frames
 
 // Resolves when the connection has gathered its ICE candidates (or after a while regardless:
@@ -27,6 +28,15 @@ function gathered(pc) {
     pc.addEventListener("icegatheringstatechange", done);
     setTimeout(resolve, GATHER_MS);
   });
+}
+
+// Rejects when `promise` takes longer than `ms`, so one lost answer cannot stop the polling.
+function withTimeout(promise, ms) {
+  let timer;
+  const late = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error("the media server did not answer in time")), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
 
 // Another participant's media, received through the SFU. Nothing tells us when their camera
@@ -164,7 +174,7 @@ export class SfuLink {
           const had = s.remotes.get(f.participant);
           if (had && had.feed === f.feed) continue;
           if (had) s.dropRemote(f.participant); // they published again
-          await this.subscribe(f.participant, f.feed);
+          await withTimeout(this.subscribe(f.participant, f.feed), SUBSCRIBE_MS); // never stuck
         }
       } while (this.again && !this.closed);
     } catch (err) {
