@@ -7,7 +7,7 @@
 // Privacy: the camera and microphone are opened when a call starts or is answered, and every
 // track is stopped the moment it ends, before anything else is sent (P-CALL-1).
 
-import { Controls } from "./controls.js";
+import { Controls, viewHandlers } from "./controls.js";
 import { HistoryPanel, Timeline } from "./history.js";
 import { clientFacts } from "./media.js";
 import { Ringer } from "./ringer.js";
@@ -35,15 +35,7 @@ export class Calls {
     this.version = new URL(document.querySelector('script[type="module"][src*="chat.js"]')?.src || location.href).searchParams.get("v");
     this.ringer = new Ringer();
     this.controls = new Controls(this);
-    this.view = new CallView({
-      onMic: () => this.controls.toggleMic(),
-      onCam: () => this.controls.toggleCam(),
-      onScreen: () => this.controls.toggleScreen(),
-      onDevices: () => this.controls.chooseDevices(),
-      onInvite: () => this.invite(),
-      onHangup: () => this.hangup(),
-      onClose: () => this.closeView(),
-    });
+    this.view = new CallView({ ...viewHandlers(this), onInvite: () => this.invite() });
     this.inviteDialog = new InviteDialog();
     this.ring = new RingDialog({ onAccept: (media) => this.accept(media), onDecline: () => this.decline() });
     this.timeline = new Timeline(app);

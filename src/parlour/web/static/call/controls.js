@@ -5,6 +5,19 @@
 import { LocalMedia } from "./media.js";
 import { DeviceDialog } from "./ui.js";
 
+// The call view's buttons, wired to `owner`'s controls, hang-up and close: the same on the
+// chat page and the guest page.
+export function viewHandlers(owner) {
+  return {
+    onMic: () => owner.controls.toggleMic(),
+    onCam: () => owner.controls.toggleCam(),
+    onScreen: () => owner.controls.toggleScreen(),
+    onDevices: () => owner.controls.chooseDevices(),
+    onHangup: () => owner.hangup(),
+    onClose: () => owner.closeView(),
+  };
+}
+
 export class Controls {
   constructor(calls) {
     this.calls = calls;

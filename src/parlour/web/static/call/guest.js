@@ -8,7 +8,7 @@
 
 import { Api } from "../chat/api.js";
 import { Stream } from "../chat/stream.js";
-import { Controls } from "./controls.js";
+import { Controls, viewHandlers } from "./controls.js";
 import { clientFacts, LocalMedia } from "./media.js";
 import { ACTIVE, CallSession, keyOf } from "./session.js";
 import { CallView } from "./ui.js";
@@ -55,14 +55,7 @@ class GuestCall {
       doneText: document.querySelector("[data-guest-done-text]"),
     };
     this.controls = new Controls(this);
-    this.view = new CallView({
-      onMic: () => this.controls.toggleMic(),
-      onCam: () => this.controls.toggleCam(),
-      onScreen: () => this.controls.toggleScreen(),
-      onDevices: () => this.controls.chooseDevices(),
-      onHangup: () => this.hangup(),
-      onClose: () => this.closeView(),
-    });
+    this.view = new CallView(viewHandlers(this));
     this.ready = new Promise((resolve) => {
       this.stream = new GuestStream({
         onEvent: (frame) => this.event(frame),
