@@ -11,10 +11,13 @@ BIN := $(VENV)/bin
 PYTHON ?= $(shell for p in python3 python3.13 python3.12 python3.11; do \
 	$$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1 \
 	&& { echo $$p; break; }; done)
-# Stamps record which pyproject.toml the virtualenv was last installed from.
+# Stamps record which pyproject.toml and constraints.txt the virtualenv was installed from.
 RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
+# Every package is installed at the version constraints.txt names, so a new release of a
+# library or a linter cannot break the build between two runs.
+CONSTRAINTS := constraints.txt
 LINT_PATHS ?= src tests bench
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
@@ -30,15 +33,26 @@ $(BIN)/python:
 	@echo "Creating the virtualenv $(VENV) with $$($(PYTHON) --version)"
 	$(PYTHON) -m venv $(VENV)
 
-$(RUN_STAMP): pyproject.toml | $(BIN)/python
-	@echo "Installing Parlour into $(VENV)"
-	$(PIP) install -e .
+$(RUN_STAMP): pyproject.toml $(CONSTRAINTS) | $(BIN)/python
+	@echo "Installing Parlour into $(VENV) (versions from $(CONSTRAINTS))"
+	$(PIP) install -c $(CONSTRAINTS) -e .
 	@touch $@
 
-$(TEST_STAMP): pyproject.toml | $(BIN)/python
-	@echo "Installing Parlour and its test tools into $(VENV)"
-	$(PIP) install -e '.[test]'
+$(TEST_STAMP): pyproject.toml $(CONSTRAINTS) | $(BIN)/python
+	@echo "Installing Parlour and its test tools into $(VENV) (versions from $(CONSTRAINTS))"
+	$(PIP) install -c $(CONSTRAINTS) -e '.[test]'
 	@touch $@ $(RUN_STAMP)
+
+.PHONY: lock
+lock: ## Re-resolve every dependency into constraints.txt, in a throwaway virtualenv
+	@test -n "$(PYTHON)" || { echo "Parlour needs Python 3.11 or newer."; exit 1; }
+	rm -rf .lock-venv
+	$(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip --disable-pip-version-check --quiet install '.[test]'
+	{ sed -n '1,2p' $(CONSTRAINTS); .lock-venv/bin/python -m pip freeze --exclude parlour; } \
+		> $(CONSTRAINTS).new
+	mv $(CONSTRAINTS).new $(CONSTRAINTS)
+	rm -rf .lock-venv
 
 run: $(RUN_STAMP) ## Migrate and serve at http://127.0.0.1:8080 (data in ./var; PARLOUR_* apply)
 	$(BIN)/parlour migrate

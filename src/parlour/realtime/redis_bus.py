@@ -87,5 +87,5 @@ class RedisPubSub:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
-        await self._conn.aclose()  # type: ignore[no-untyped-call]
+        await self._conn.aclose()
         await self._redis.aclose()
