@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from parlour.core.errors import _DEFAULT_STATUS, ErrorCode
 from parlour.settings import Settings
 from tests.support import promises
+from tests.support.services import missing
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -47,7 +46,7 @@ def test_every_setting_is_in_the_readme_configuration_table() -> None:
 
 def test_the_committed_promise_ids_match_the_promise_document() -> None:
     if not promises.PROMISES_MD.is_file():
-        pytest.skip("the promise document is not checked out beside the repository")
+        missing("the promise document ../shared/PROMISES.md", "it is not beside the repository")
     document = promises.TABLE_ROW.findall(promises.PROMISES_MD.read_text(encoding="utf-8"))
     copy = promises.PLAIN_ID.findall(promises.PROMISES_TXT.read_text(encoding="utf-8"))
     assert copy == document, "docs/promises.txt is out of date: regenerate it from PROMISES.md"
