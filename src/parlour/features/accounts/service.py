@@ -33,6 +33,8 @@ TOKEN_DAYS = 365
 LAST_SEEN_EVERY = timedelta(minutes=5)
 REAUTH_FOR = timedelta(minutes=10)
 RESETS_PER_HOUR = 3
+SUSPENDED = "This account is suspended. Ask your administrator."
+_NOT_ACTIVE = {"closed": "This account is closed: its erasure is under way."}
 
 
 @dataclass(frozen=True)
@@ -216,9 +218,7 @@ class AccountService:
             )
             if ok and user is not None:
                 if user.status != "active":
-                    raise AppError(
-                        ErrorCode.FORBIDDEN, "This account is suspended. Ask your administrator."
-                    )
+                    raise AppError(ErrorCode.FORBIDDEN, _NOT_ACTIVE.get(user.status, SUSPENDED))
                 await store.clear_failures_txn(uow.session, buckets[0][0])
                 auth, secret = self._new_session_txn(uow.session, user, client, kind)
                 await uow.commit()

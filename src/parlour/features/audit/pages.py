@@ -23,6 +23,7 @@ from starlette.responses import Response
 from parlour.container import Container
 from parlour.core.errors import AppError, ErrorCode
 from parlour.features.accounts.actor import Actor
+from parlour.features.accounts.display import shown_name
 from parlour.web.auth import get_container
 from parlour.web.forms import signin_first
 from parlour.web.pages import render, signed_in
@@ -79,7 +80,7 @@ async def display_names(c: Container, actor: Actor, ids: Iterable[str | None]) -
             names[user_id] = "You"
             continue
         try:
-            names[user_id] = (await c.orgs.get_member(actor, actor.org_id, user_id)).name
+            names[user_id] = shown_name(await c.orgs.get_member(actor, actor.org_id, user_id))
         except AppError as error:
             if error.code is ErrorCode.FORBIDDEN:  # only an owner is out of an admin's reach
                 names[user_id] = AN_OWNER
