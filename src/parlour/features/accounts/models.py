@@ -134,6 +134,12 @@ class AuthSession(Base):
     reauth_at: Mapped[datetime | None] = mapped_column(
         info=personal("user.account.metadata", "account_security", retention=SESSION_RETENTION)
     )
+    reauth_failures: Mapped[int] = mapped_column(
+        Integer,
+        default=0,
+        server_default="0",
+        info=not_personal("wrong passwords typed to confirm it is you, since the last right one"),
+    )
 
 
 class PasswordReset(Base):
