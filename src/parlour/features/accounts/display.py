@@ -11,12 +11,10 @@ already; the tombstone gets a new random id, so nothing links the two.
 
 from __future__ import annotations
 
-from parlour.features.accounts.models import User
+from parlour.features.accounts.models import CLOSED, ERASED, GONE, User
 from parlour.features.accounts.schemas import UserOut
 
-CLOSED = "closed"
-ERASED = "erased"
-GONE = frozenset({CLOSED, ERASED})
+__all__ = ["CLOSED", "ERASED", "GONE", "deleted_label", "is_gone", "shown_name", "user_out"]
 # What the API says of a closed or erased account's status: which of the two it is would tell
 # colleagues about a legal hold that keeps a closed account past its day.
 DELETED = "deleted"

@@ -19,6 +19,10 @@ from parlour.db.base import Base, id_column
 SESSION_RETENTION = Retention("the session ends", days=0)
 SECURITY_WINDOW = Retention("the sign-in attempt", days=1)
 PROFILE = ("provide_service", "organisation_admin")
+# An account's status: closed when its erasure is asked for, erased once done (the tombstone).
+CLOSED = "closed"
+ERASED = "erased"
+GONE = frozenset({CLOSED, ERASED})
 
 
 def _profile(category: str, description: str) -> dict[str, object]:

@@ -7,8 +7,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from parlour.features.accounts.display import GONE
-from parlour.features.accounts.models import User
+from parlour.features.accounts.models import GONE, User
 from parlour.features.orgs.models import InstanceSetup, Invitation, Organisation
 
 
