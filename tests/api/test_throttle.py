@@ -152,20 +152,86 @@ async def test_a_burst_of_parallel_guesses_is_counted_and_never_fails_the_server
         assert_throttled(await attempt(http, pat.email, PASSWORD), 15)
 
 
-@pytest.mark.promise("P-SEC-3")
-async def test_a_signed_in_session_cannot_guess_the_password_by_confirming_it(
-    app: FastAPI, container: Container, pat: Person, settings: Settings
+async def confirm(person: Person, password: str) -> httpx.Response:
+    return await person.http.post("/api/v1/auth/reauthenticate", json={"password": password})
+
+
+def assert_wrong(response: httpx.Response, tries_left: int) -> None:
+    assert response.status_code == 401, response.text
+    problem = response.json()
+    assert problem["code"] == "reauthentication_required"
+    assert problem["tries_left"] == tries_left
+    assert f"{tries_left} more wrong" in problem["detail"]
+
+
+def assert_signed_out(response: httpx.Response) -> None:
+    assert response.status_code == 401, response.text
+    assert response.json()["code"] == "unauthenticated"
+    assert "signed out" in response.json()["detail"]
+
+
+@pytest.mark.promise("P-SEC-3", "P-RIGHTS-2", "P-RIGHTS-4")
+async def test_strangers_failing_to_sign_in_never_stop_the_owner_confirming_the_password(
+    app: FastAPI, container: Container, pat: Person, settings: Settings, clock: FixedClock
 ) -> None:
-    """Re-authentication (before an export or a deletion) spends the same per-account budget:
-    someone holding a stolen session is stopped too, and so is sign-in elsewhere."""
-    container.clock.advance(timedelta(minutes=11))  # type: ignore[attr-defined]
-    limit = settings.signin_max_failures_per_account
-    for _ in range(limit):
-        wrong = await pat.http.post("/api/v1/auth/reauthenticate", json={"password": WRONG})
-        assert wrong.status_code == 401 and wrong.json()["code"] == "reauthentication_required"
-    right = await pat.http.post("/api/v1/auth/reauthenticate", json={"password": PASSWORD})
-    assert_throttled(right, settings.signin_window_minutes)
-    export = await pat.http.post("/api/v1/me/export")  # the sign-in is too old to count
-    assert export.status_code == 401 and export.json()["code"] == "reauthentication_required"
-    async with at(app, "203.0.113.7") as http:
-        assert_throttled(await attempt(http, pat.email, PASSWORD), settings.signin_window_minutes)
+    """Someone else's wrong passwords lock the account's sign-in, not its signed-in owner out
+    of their export and erasure: confirmation inside a session has its own budget."""
+    clock.advance(timedelta(minutes=11))  # the sign-in is too old to count as a confirmation
+    async with at(app, "192.0.2.66") as stranger:
+        await fail_times(stranger, pat.email, settings.signin_max_failures_per_account)
+        assert_throttled(await attempt(stranger, pat.email, PASSWORD), 15)
+    assert (await confirm(pat, PASSWORD)).status_code == 204
+    export = await pat.http.post("/api/v1/me/export")
+    assert export.status_code == 202, export.text
+    assert (await pat.http.get("/api/v1/me")).status_code == 200
+    assert_wrong(await confirm(pat, WRONG), 4)  # the owner's own slips count in the session
+    assert (await confirm(pat, PASSWORD)).status_code == 204
+    erased = await pat.http.delete("/api/v1/me")
+    assert erased.status_code == 202, erased.text
+
+
+@pytest.mark.promise("P-SEC-3")
+async def test_a_session_that_confirms_wrong_passwords_too_often_is_signed_out(
+    app: FastAPI, container: Container, pat: Person, clock: FixedClock
+) -> None:
+    """A stolen session cannot guess the password: five wrong confirmations end it. The
+    account's sign-in is not touched, so its owner simply signs in again."""
+    clock.advance(timedelta(minutes=11))
+    for left in (4, 3, 2, 1):
+        assert_wrong(await confirm(pat, WRONG), left)
+    assert_signed_out(await confirm(pat, WRONG))
+    assert (await confirm(pat, PASSWORD)).status_code == 401  # too late: the session is gone
+    assert (await pat.http.get("/api/v1/me")).status_code == 401
+    assert (await pat.http.post("/api/v1/me/export")).status_code == 401
+    async with at(app, "198.51.100.10") as http:
+        again = await attempt(http, pat.email, PASSWORD)
+        assert again.status_code == 200, again.text
+        http.headers["X-CSRF-Token"] = again.json()["csrf_token"]
+        fresh = await http.post("/api/v1/auth/reauthenticate", json={"password": WRONG})
+        assert_wrong(fresh, 4)  # a new session starts with the whole budget
+
+
+@pytest.mark.promise("P-SEC-3")
+async def test_a_right_confirmation_starts_the_sessions_count_again(
+    app: FastAPI, container: Container, pat: Person
+) -> None:
+    for _ in range(2):
+        for left in (4, 3, 2, 1):
+            assert_wrong(await confirm(pat, WRONG), left)
+        assert (await confirm(pat, PASSWORD)).status_code == 204
+    changed = await pat.http.post(
+        "/api/v1/me/password",
+        json={"current_password": WRONG, "new_password": "another long passphrase"},
+    )
+    assert_wrong(changed, 4)  # a password change confirms the password the same way
+
+
+@pytest.mark.promise("P-SEC-3")
+async def test_parallel_confirmations_cannot_outrun_the_sessions_budget(
+    app: FastAPI, container: Container, pat: Person
+) -> None:
+    responses = await asyncio.gather(*(confirm(pat, WRONG) for _ in range(12)))
+    codes = [r.json()["code"] for r in responses]
+    assert {r.status_code for r in responses} == {401}
+    assert codes.count("reauthentication_required") == 4  # each try is counted before it runs
+    assert (await pat.http.get("/api/v1/me")).status_code == 401

@@ -17,6 +17,7 @@ from parlour.cli import app as cli_app
 from parlour.container import Container
 from parlour.features.audit.chain import GENESIS
 from parlour.settings import Settings
+from tests.api.test_pages import signed_in_browser
 from tests.privacy.test_export import export_of, rows
 from tests.support.world import PASSWORD, Person, direct, instance_owner, member, say, second_org
 
@@ -84,7 +85,6 @@ async def test_each_admin_action_is_recorded_with_fields_and_never_values(
     entries = [e for e in page["entries"] if e["subject_user_id"] == pat.id]  # type: ignore[union-attr]
     actions = [e["action"] for e in reversed(entries)]
     assert actions == [
-        "member.list",
         "profile.read",
         "member.role_change",
         "member.suspend",
@@ -104,6 +104,29 @@ async def test_each_admin_action_is_recorded_with_fields_and_never_values(
     colleague = await member(app, owner)
     assert (await colleague.http.get(f"/api/v1/users/{pat.id}")).status_code == 200
     assert len((await audit_of(owner))["entries"]) == before  # type: ignore[arg-type]
+
+
+async def test_listing_the_members_writes_nothing_while_a_change_still_does(
+    app: FastAPI, container: Container
+) -> None:
+    """An admin's routine view of the organisation they manage is not a disclosure: the member
+    list (API, organisation page, holds page) adds no entry; what they do to someone does."""
+    owner = await instance_owner(app, container)
+    admin = await member(app, owner, "admin")
+    pat = await member(app, owner)
+    http = await signed_in_browser(app, admin.email)
+    for _ in range(3):
+        listed = await admin.http.get(f"/api/v1/orgs/{owner.org_id}/members")
+        assert listed.status_code == 200
+        for path in ("/org", "/org/privacy/holds"):
+            assert (await http.get(path)).status_code == 200
+    assert (await audit_of(owner))["entries"] == []
+    changed = await admin.http.patch(
+        f"/api/v1/orgs/{owner.org_id}/members/{pat.id}", json={"role": "admin"}
+    )
+    assert changed.status_code == 200, changed.text
+    (entry,) = (await audit_of(owner))["entries"]  # type: ignore[misc]
+    assert entry["action"] == "member.role_change" and entry["subject_user_id"] == pat.id
 
 
 async def test_only_the_organisations_admins_read_its_log_page_by_page(

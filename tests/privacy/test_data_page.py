@@ -107,3 +107,29 @@ async def test_the_last_owner_is_told_why_the_account_cannot_go(
     assert refused.status_code == 409
     assert "make someone else an owner first" in refused.text
     assert (await owner.http.get("/api/v1/me")).status_code == 200
+
+
+@pytest.mark.promise("P-SEC-3", "P-RIGHTS-2")
+async def test_the_page_keeps_working_when_strangers_lock_sign_in_and_signs_out_a_guesser(
+    app: FastAPI, container: Container, settings: Settings
+) -> None:
+    owner = await instance_owner(app, container)
+    pat = await member(app, owner)
+    async with make_client(app) as stranger:
+        for _ in range(settings.signin_max_failures_per_account + 1):
+            await stranger.post("/api/v1/auth/signin", json={"email": pat.email, "password": "x"})
+    path = PAGE + "/export"
+    asked = await submit(pat.http, path, {"export_password": PASSWORD}, token_from=PAGE)
+    assert asked.status_code == 303, asked.text[:500]
+    assert asked.headers["location"] == PAGE + "?notice=export-requested"
+
+    for left in (4, 3, 2, 1):
+        wrong = await submit(pat.http, path, {"export_password": "guess"}, token_from=PAGE)
+        assert wrong.status_code == 401 and f"{left} more wrong" in wrong.text
+    ended = await submit(pat.http, path, {"export_password": "guess"}, token_from=PAGE)
+    assert ended.status_code == 303
+    assert ended.headers["location"] == "/signin?notice=wrong-passwords"
+    assert "parlour_session" not in pat.http.cookies
+    shown = await pat.http.get(ended.headers["location"])
+    assert "wrong too many times" in shown.text
+    assert (await pat.http.get("/api/v1/me")).status_code == 401

@@ -19,6 +19,10 @@ from parlour.db.base import Base, id_column
 SESSION_RETENTION = Retention("the session ends", days=0)
 SECURITY_WINDOW = Retention("the sign-in attempt", days=1)
 PROFILE = ("provide_service", "organisation_admin")
+# An account's status: closed when its erasure is asked for, erased once done (the tombstone).
+CLOSED = "closed"
+ERASED = "erased"
+GONE = frozenset({CLOSED, ERASED})
 
 
 def _profile(category: str, description: str) -> dict[str, object]:
@@ -133,6 +137,12 @@ class AuthSession(Base):
     expires_at: Mapped[datetime] = mapped_column(info=not_personal("fixed lifetime end"))
     reauth_at: Mapped[datetime | None] = mapped_column(
         info=personal("user.account.metadata", "account_security", retention=SESSION_RETENTION)
+    )
+    reauth_failures: Mapped[int] = mapped_column(
+        Integer,
+        default=0,
+        server_default="0",
+        info=not_personal("wrong passwords typed to confirm it is you, since the last right one"),
     )
 
 

@@ -27,6 +27,7 @@ from parlour.features.accounts.schemas import (
     SignIn,
     SignUp,
 )
+from parlour.features.accounts.service import SIGNED_OUT_BY_WRONG_PASSWORDS
 from parlour.features.privacy.hints import FieldHint, field_hints
 from parlour.web.auth import clear_session_cookie, client_of, get_container, set_session_cookie
 from parlour.web.forms import (
@@ -65,6 +66,7 @@ NOTICES = {
     "password-changed": "Your password is changed. Your other sessions were signed out.",
     "revoked": "That session is signed out.",
     "others-revoked": "Every other browser session is signed out.",
+    "wrong-passwords": SIGNED_OUT_BY_WRONG_PASSWORDS,
 }
 PROFILE_FIELDS = ("name", "phone", "title", "department", "location")
 
@@ -73,6 +75,15 @@ PROFILE_FIELDS = ("name", "phone", "title", "department", "location")
 def profile_hints() -> dict[str, FieldHint]:
     """What each profile field is for, from the data map declarations of the users table."""
     return field_hints(User, PERSONAL_FIELDS)
+
+
+def ended_session(request: Request, error: AppError) -> Response | None:
+    """When a password confirmation ended the session (too many wrong tries): to sign-in."""
+    if error.code is not ErrorCode.UNAUTHENTICATED:
+        return None
+    response = redirect("/signin?notice=wrong-passwords")
+    clear_session_cookie(response, get_container(request))
+    return response
 
 
 def password_hint() -> str:
@@ -332,6 +343,9 @@ async def password_submit(request: Request) -> Response:
             actor, body.current_password, body.new_password
         )
     except AppError as error:
+        ended = ended_session(request, error)
+        if ended is not None:
+            return ended
         on_form = ("current_password", "new_password")
         aliases = {"password": "current_password"}
         return await _profile_page(request, actor, error, on_form=on_form, aliases=aliases)

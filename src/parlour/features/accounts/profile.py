@@ -11,6 +11,7 @@ from parlour.core.ids import new_id
 from parlour.db.uow import Database
 from parlour.features.accounts import store
 from parlour.features.accounts.actor import Actor
+from parlour.features.accounts.display import is_gone
 from parlour.features.accounts.images import reencode_avatar
 from parlour.features.accounts.models import User
 from parlour.features.accounts.service import AccountService, blank_to_none
@@ -60,7 +61,7 @@ class ProfileService:
             user = await store.user_by_id(uow.session, user_id)
             if user is None or user.org_id != actor.org_id:
                 raise not_found("user")
-            if actor.is_admin and user.id != actor.user_id:
+            if actor.is_admin and user.id != actor.user_id and not is_gone(user):
                 # An admin sees more than a colleague would care to know: it is recorded.
                 read = Access("profile.read", user.id, user.org_id, PROFILE_FIELDS)
                 await self._audit.record_txn(uow, Doer.of(actor), read)
@@ -133,7 +134,8 @@ class ProfileService:
 
     async def avatar(self, actor: Actor, user_id: str) -> bytes:
         user = await self.access_user(actor, user_id)
-        data = await self._blobs.get(user.avatar_key) if user.avatar_key else None
+        shown = user.avatar_key and not is_gone(user)  # a deleted account shows no picture
+        data = await self._blobs.get(user.avatar_key) if shown and user.avatar_key else None
         if data is None:
             raise not_found("picture")
         return data

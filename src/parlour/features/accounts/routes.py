@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from parlour.container import Container
 from parlour.core.errors import AppError, ErrorCode
 from parlour.features.accounts.actor import Actor
-from parlour.features.accounts.models import User
+from parlour.features.accounts.display import user_out
 from parlour.features.accounts.profile import ProfileChange
 from parlour.features.accounts.schemas import (
     EmailChange,
@@ -41,24 +41,6 @@ from parlour.web.auth import (
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
 Ctr = Annotated[Container, Depends(get_container)]
 Me = Annotated[Actor, Depends(current_actor)]
-
-
-def user_out(user: User) -> UserOut:
-    return UserOut(
-        id=user.id,
-        org_id=user.org_id,
-        name=user.name,
-        email=user.email,
-        role=user.role,
-        status=user.status,
-        is_instance_owner=user.is_instance_owner,
-        phone=user.phone,
-        title=user.title,
-        department=user.department,
-        location=user.location,
-        has_avatar=user.avatar_key is not None,
-        created_at=user.created_at,
-    )
 
 
 def new_account(body: SignUp) -> NewAccount:

@@ -101,19 +101,22 @@ class ProfileUpdate(ProfileFields):
 
 
 class UserOut(BaseModel):
+    """A person. A closed or erased account is shown as "Deleted user 7f3a" with status
+    "deleted", and every other personal field empty."""
+
     id: str
     org_id: str
     name: str
-    email: str
+    email: str | None = Field(description="None for a deleted account.")
     role: Literal["owner", "admin", "member"]
-    status: Literal["active", "suspended"]
+    status: Literal["active", "suspended", "deleted"]
     is_instance_owner: bool
     phone: str | None
     title: str | None
     department: str | None
     location: str | None
     has_avatar: bool
-    created_at: datetime
+    created_at: datetime | None = Field(description="None for a deleted account.")
 
 
 class MeOut(UserOut):

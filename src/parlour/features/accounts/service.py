@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parlour.core.clock import Clock
@@ -33,6 +34,13 @@ TOKEN_DAYS = 365
 LAST_SEEN_EVERY = timedelta(minutes=5)
 REAUTH_FOR = timedelta(minutes=10)
 RESETS_PER_HOUR = 3
+# Wrong password confirmations a session may make; the one that reaches it ends the session.
+REAUTH_TRIES = 5
+SIGNED_OUT_BY_WRONG_PASSWORDS = (
+    "That password was wrong too many times, so this session is signed out. Sign in again."
+)
+SUSPENDED = "This account is suspended. Ask your administrator."
+_NOT_ACTIVE = {"closed": "This account is closed: its erasure is under way."}
 
 
 @dataclass(frozen=True)
@@ -216,9 +224,7 @@ class AccountService:
             )
             if ok and user is not None:
                 if user.status != "active":
-                    raise AppError(
-                        ErrorCode.FORBIDDEN, "This account is suspended. Ask your administrator."
-                    )
+                    raise AppError(ErrorCode.FORBIDDEN, _NOT_ACTIVE.get(user.status, SUSPENDED))
                 await store.clear_failures_txn(uow.session, buckets[0][0])
                 auth, secret = self._new_session_txn(uow.session, user, client, kind)
                 await uow.commit()
@@ -321,23 +327,52 @@ class AccountService:
     # -- re-authentication and passwords --------------------------------------------------
 
     async def verify_password(self, actor: Actor, password: str) -> User:
-        """The signed-in user's password, checked against the same per-account budget of
-        failures as sign-in: a stolen session cannot be used to guess it."""
-        async with self._db.transaction() as uow:
-            user = await store.user_by_id(uow.session, actor.user_id)
-            account = [self._buckets(user.email, Client("", None))[0]] if user else []
-            await self._check_throttle(uow.session, account)
-        ok = user is not None and await asyncio.to_thread(
+        """The signed-in user's password, typed again inside their session.
+
+        Each session has its own budget of wrong tries, apart from sign-in's: strangers failing
+        to sign in to the account never stop its owner from confirming the password (to export
+        or erase their data), and a stolen session cannot guess without limit either, because
+        the wrong try that spends its budget ends the session.
+        """
+        user, tries = await self._charge_confirmation(actor)
+        ok = tries <= REAUTH_TRIES and await asyncio.to_thread(
             self._passwords.verify, user.password_hash, password
         )
-        if not ok or user is None:
-            await self._record_failure(account)
-            raise AppError(
-                ErrorCode.REAUTH_REQUIRED,
-                "That password is not right.",
-                fields={"password": "Wrong password."},
-            )
-        return user
+        if ok:
+            async with self._db.transaction() as uow:
+                await store.clear_reauth_txn(uow.session, actor.session_id)
+                await uow.commit()
+            return user
+        left = REAUTH_TRIES - tries
+        if left <= 0:
+            await self._end_session(actor)
+            raise AppError(ErrorCode.UNAUTHENTICATED, SIGNED_OUT_BY_WRONG_PASSWORDS)
+        tries_word = "try" if left == 1 else "tries"
+        raise AppError(
+            ErrorCode.REAUTH_REQUIRED,
+            f"That password is not right. {left} more wrong {tries_word} will sign you out.",
+            fields={"password": "Wrong password."},
+            data={"tries_left": left},
+        )
+
+    async def _charge_confirmation(self, actor: Actor) -> tuple[User, int]:
+        async with self._db.transaction() as uow:
+            await uow.serialize_writes()
+            tries = await store.charge_reauth_txn(uow.session, actor.session_id)
+            user = await store.user_by_id(uow.session, actor.user_id)
+            if tries is None or user is None:
+                raise AppError(ErrorCode.UNAUTHENTICATED, "Sign in again.")
+            await uow.commit()
+        return user, tries
+
+    async def _end_session(self, actor: Actor) -> None:
+        async with self._db.transaction() as uow:
+            await uow.session.execute(delete(AuthSession).where(AuthSession.id == actor.session_id))
+            await uow.commit()
+        log.info(
+            "session ended after wrong passwords",
+            extra={"event": "auth.reauth_exhausted", "user": actor.user_id},
+        )
 
     async def reauthenticate(self, actor: Actor, password: str) -> Actor:
         """Records a password typed now; returns the actor as the next request will see it."""

@@ -71,6 +71,24 @@ async def delete_sessions_txn(
     await session.execute(query)
 
 
+async def charge_reauth_txn(session: AsyncSession, session_id: str) -> int | None:
+    """Counts one more password confirmation against the session before it is checked, so
+    parallel tries cannot outrun the budget; the new count, or None when the session is gone."""
+    count = await session.execute(
+        update(AuthSession)
+        .where(AuthSession.id == session_id)
+        .values(reauth_failures=AuthSession.reauth_failures + 1)
+        .returning(AuthSession.reauth_failures)
+    )
+    return count.scalar_one_or_none()
+
+
+async def clear_reauth_txn(session: AsyncSession, session_id: str) -> None:
+    await session.execute(
+        update(AuthSession).where(AuthSession.id == session_id).values(reauth_failures=0)
+    )
+
+
 async def reset_by_digest(session: AsyncSession, digest: str) -> PasswordReset | None:
     return await session.scalar(select(PasswordReset).where(PasswordReset.token_digest == digest))
 

@@ -2,11 +2,9 @@
 
 It calls the service the JSON route calls (`AuditLog.org_page`: the admins of the organisation,
 'not found' for everyone else), newest first, 50 entries a page. Reading the log writes no
-entry, and this page takes care not to write any either: the names of the people in it come
-from `OrgService.get_member`, one person at a time, which records nothing, rather than from the
-member list, which records a `member.list` read of every member and would add a screenful of
-entries to the log each time someone looks at it. Only the name is shown, as any colleague sees
-it.
+entry, and this page writes none either: the names of the people in it come from
+`OrgService.get_member`, one person at a time, which records nothing. Only the name is shown,
+as any colleague sees it ("Deleted user 7f3a" for an account that is closed or erased).
 
 The check of the hash chain walks the instance's whole log, so it runs only when asked.
 """
@@ -23,6 +21,7 @@ from starlette.responses import Response
 from parlour.container import Container
 from parlour.core.errors import AppError, ErrorCode
 from parlour.features.accounts.actor import Actor
+from parlour.features.accounts.display import shown_name
 from parlour.web.auth import get_container
 from parlour.web.forms import signin_first
 from parlour.web.pages import render, signed_in
@@ -33,7 +32,7 @@ PAGE = "/org/privacy/audit"
 TEMPLATE = "orgs/audit.html"
 # What each recorded action means, in words; an unknown action is shown by its code alone.
 ACTIONS = {
-    "member.list": "Listed the members",
+    "member.list": "Listed the members",  # no longer written; older logs hold it
     "profile.read": "Opened a profile",
     "member.role_change": "Changed a role",
     "member.suspend": "Suspended a member",
@@ -79,7 +78,7 @@ async def display_names(c: Container, actor: Actor, ids: Iterable[str | None]) -
             names[user_id] = "You"
             continue
         try:
-            names[user_id] = (await c.orgs.get_member(actor, actor.org_id, user_id)).name
+            names[user_id] = shown_name(await c.orgs.get_member(actor, actor.org_id, user_id))
         except AppError as error:
             if error.code is ErrorCode.FORBIDDEN:  # only an owner is out of an admin's reach
                 names[user_id] = AN_OWNER

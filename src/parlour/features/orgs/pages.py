@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from parlour.core.errors import AppError, ErrorCode
 from parlour.features.accounts.actor import ROLES, Actor
+from parlour.features.accounts.display import is_gone, shown_name
 from parlour.features.accounts.pages import password_hint, profile_hints
 from parlour.features.accounts.routes import new_account
 from parlour.features.orgs.schemas import InvitationIn, OrgIn, OrgPatch, SetupIn
@@ -102,9 +103,11 @@ async def _org_page(
     c = get_container(request)
     org = await c.orgs.access_org(actor, actor.org_id)
     invitations = await c.orgs.list_invitations(actor, org.id)  # refuses members who are not admins
+    people = await c.orgs.list_members(actor, org.id)
     context: dict[str, Any] = {
         "org": org,
-        "members": await c.orgs.list_members(actor, org.id),
+        "members": [m for m in people if not is_gone(m)],
+        "deleted": [shown_name(m) for m in people if is_gone(m)],
         "invitations": invitations,
         "created": created,
         "roles": [(r, ROLE_NAMES[r]) for r in ROLES if r != "owner" or actor.role == "owner"],

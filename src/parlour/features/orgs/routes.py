@@ -9,7 +9,8 @@ from fastapi.responses import Response
 
 from parlour.container import Container
 from parlour.features.accounts.actor import Actor
-from parlour.features.accounts.routes import new_account, user_out
+from parlour.features.accounts.display import user_out
+from parlour.features.accounts.routes import new_account
 from parlour.features.accounts.schemas import SignedIn, UserOut
 from parlour.features.orgs.models import Invitation, Organisation
 from parlour.features.orgs.schemas import (

@@ -14,6 +14,7 @@ from parlour.core.ids import new_id, new_token, token_digest
 from parlour.db.uow import Database, UnitOfWork
 from parlour.features.accounts import store as accounts_store
 from parlour.features.accounts.actor import ROLES, Actor, Client, Role
+from parlour.features.accounts.display import is_gone
 from parlour.features.accounts.models import User
 from parlour.features.accounts.service import AccountService, NewAccount
 from parlour.features.audit.service import OPERATOR, Access, AuditLog, Doer
@@ -25,8 +26,6 @@ from parlour.settings import Settings
 log = logging.getLogger("parlour.orgs")
 
 SETUP_LINK_HOURS = 24
-# What an admin sees of each member in the member list (recorded as a read, P-ADM-2).
-MEMBER_FIELDS = ("name", "email", "phone", "title", "department", "location", "role", "status")
 RESET_FIELDS = ("password", "sessions")
 
 
@@ -181,19 +180,12 @@ class OrgService:
     # -- members --------------------------------------------------------------------------
 
     async def list_members(self, actor: Actor, org_id: str) -> list[User]:
+        """The organisation's directory. Not audited, for admins either: every member sees the
+        same list, and an admin managing their own organisation reads it on every visit of
+        its page; what they then do to someone, or read of one person, is recorded."""
         await self.access_org(actor, org_id)
         async with self._db.transaction() as uow:
-            members = await store.members(uow.session, org_id)
-            if not actor.is_admin:
-                return members
-            reads = [
-                Access("member.list", m.id, org_id, MEMBER_FIELDS)
-                for m in members
-                if m.id != actor.user_id
-            ]
-            await self._audit.record_txn(uow, Doer.of(actor), *reads)
-            await uow.commit()
-        return members
+            return await store.members(uow.session, org_id)
 
     async def _access_member_txn(
         self, session: AsyncSession, actor: Actor, org_id: str, user_id: str
@@ -206,6 +198,18 @@ class OrgService:
             raise AppError(ErrorCode.FORBIDDEN, "Only an owner can manage another owner.")
         return user
 
+    async def _changeable_member_txn(
+        self, session: AsyncSession, actor: Actor, org_id: str, user_id: str
+    ) -> User:
+        """A member an admin may change: not a closed account waiting for its erasure (making
+        it active again would undo the person's request), nor an erased one's tombstone."""
+        user = await self._access_member_txn(session, actor, org_id, user_id)
+        if is_gone(user):
+            raise AppError(
+                ErrorCode.CONFLICT, "This account is deleted: its role and status stay as they are."
+            )
+        return user
+
     async def get_member(self, actor: Actor, org_id: str, user_id: str) -> User:
         async with self._db.transaction() as uow:
             return await self._access_member_txn(uow.session, actor, org_id, user_id)
@@ -216,7 +220,7 @@ class OrgService:
         if role == "owner" and actor.role != "owner":
             raise AppError(ErrorCode.FORBIDDEN, "Only an owner can make someone an owner.")
         async with self._db.transaction() as uow:
-            user = await self._access_member_txn(uow.session, actor, org_id, user_id)
+            user = await self._changeable_member_txn(uow.session, actor, org_id, user_id)
             if user.role == "owner" and role != "owner":
                 await self._keep_an_owner_txn(uow.session, org_id)
             user.role = role
@@ -238,7 +242,7 @@ class OrgService:
         if user_id == actor.user_id:
             raise AppError(ErrorCode.FORBIDDEN, "You cannot suspend yourself.")
         async with self._db.transaction() as uow:
-            user = await self._access_member_txn(uow.session, actor, org_id, user_id)
+            user = await self._changeable_member_txn(uow.session, actor, org_id, user_id)
             if user.role == "owner" and status == "suspended":
                 await self._keep_an_owner_txn(uow.session, org_id)
             user.status = status
@@ -255,7 +259,7 @@ class OrgService:
     async def force_password_reset(self, actor: Actor, org_id: str, user_id: str) -> None:
         """The old password stops working; the member gets a reset link; nobody learns one."""
         async with self._db.transaction() as uow:
-            user = await self._access_member_txn(uow.session, actor, org_id, user_id)
+            user = await self._changeable_member_txn(uow.session, actor, org_id, user_id)
             user.password_hash = None
             await accounts_store.delete_sessions_txn(uow.session, user.id)
             await self._accounts.issue_reset_txn(uow, user)

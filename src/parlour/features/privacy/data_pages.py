@@ -1,8 +1,9 @@
 """The "Your data" page: download a copy of everything, or close the account and erase it.
 
-Both ask for the password again (the same re-authentication the JSON API wants) and call the
-same services as the API: a ZIP built by a durable job, or an account closed at once and
-erased by one.
+Both ask for the password again (the same re-authentication the JSON API wants, with the
+session's own budget of wrong tries: the try that spends it signs the session out and sends the
+browser to sign in) and call the same services as the API: a ZIP built by a durable job, or an
+account closed at once and erased by one.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from starlette.responses import Response
 
 from parlour.core.errors import AppError, ErrorCode
 from parlour.features.accounts.actor import Actor
+from parlour.features.accounts.pages import ended_session
 from parlour.features.privacy.export import EXPIRED, FAILED, READY
 from parlour.web.auth import clear_session_cookie, get_container
 from parlour.web.forms import notice, render_form, signin_first, text
@@ -81,7 +83,7 @@ async def export_submit(request: Request) -> Response:
             await _confirmed(request, actor, "export_password")
         )
     except AppError as error:
-        return await _page(request, actor, error, form="export")
+        return ended_session(request, error) or await _page(request, actor, error, form="export")
     return redirect(PAGE + "?notice=export-requested")
 
 
@@ -100,7 +102,7 @@ async def delete_submit(request: Request) -> Response:
             )
         due_by = await c.erasure.request(await _confirmed(request, actor, "delete_password"))
     except AppError as error:
-        return await _page(request, actor, error, form="delete")
+        return ended_session(request, error) or await _page(request, actor, error, form="delete")
     request.state.actor = None  # signed out from here on: the page shows no account menu
     response = await render(request, "privacy/closed.html", due_by=due_by)
     clear_session_cookie(response, c)

@@ -25,6 +25,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from parlour.core.datamap import PURPOSES, Erasure, Personal
 from parlour.core.ids import new_id
+from parlour.features.accounts.display import ERASED, deleted_label
 from parlour.features.privacy.datamap import DERIVED_TABLES, subject_of
 from parlour.features.privacy.walker import (
     USERS,
@@ -61,7 +62,7 @@ class Outcome:
 
 
 def pseudonym_label(tombstone_id: str) -> str:
-    return f"Deleted user {tombstone_id[:4]}"
+    return deleted_label(tombstone_id)  # the one label of every closed or erased account
 
 
 def keep_reason(decl: Personal) -> str:
@@ -112,7 +113,7 @@ class Eraser:
                 password_hash=None,
                 role="member",
                 is_instance_owner=False,
-                status="erased",
+                status=ERASED,
                 created_at=now,
                 updated_at=now,
             )

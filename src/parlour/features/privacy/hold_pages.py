@@ -3,9 +3,10 @@ member with the legal reason, and lift one after a confirmation page.
 
 The same `HoldService` calls as `/api/v1/orgs/{org_id}/holds`: it answers 'not found' to
 everyone but the organisation's admins, and writes `hold.place` and `hold.lift` to the audit
-log. The form's list of members comes from `OrgService.list_members`, which records that the
-admin saw the member list, exactly as the organisation page does; the confirmation page names
-the one person concerned without recording a read (see `parlour.features.audit.pages`).
+log. The form's list of members comes from `OrgService.list_members`, as on the organisation
+page (listing the members one manages records nothing); the confirmation page names the one
+person concerned (see `parlour.features.audit.pages`). A closed account, whose erasure waits,
+is offered and shown under its "Deleted user" label like everywhere else.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from starlette.responses import Response
 
 from parlour.core.errors import AppError, ErrorCode
 from parlour.features.accounts.actor import Actor
+from parlour.features.accounts.display import ERASED, is_gone, shown_name
+from parlour.features.accounts.models import User
 from parlour.features.audit.pages import display_names, in_a_sentence
 from parlour.features.privacy.models import LegalHold
 from parlour.features.privacy.schemas import HoldIn
@@ -56,6 +59,11 @@ def _on_the_form(error: AppError) -> AppError:
     return error
 
 
+def _choice(member: User) -> tuple[str, str]:
+    """A member in the form: a closed account (its erasure pending) by its label alone."""
+    return member.id, shown_name(member) if is_gone(member) else f"{member.name} ({member.email})"
+
+
 async def _page(
     request: Request,
     actor: Actor,
@@ -65,11 +73,11 @@ async def _page(
     c = get_container(request)
     holds = await c.holds.list(actor, actor.org_id)  # 'not found' unless an admin here
     members = await c.orgs.list_members(actor, actor.org_id)
-    names = {m.id: m.name for m in members}
+    names = {m.id: shown_name(m) for m in members}
     context: dict[str, Any] = {
         "active": [h for h in holds if h.released_at is None],
         "lifted": [h for h in holds if h.released_at is not None],
-        "members": members,
+        "choices": [_choice(m) for m in members if m.status != ERASED],
         "names": names,
         "values": values or {},
         "notice": notice(request, NOTICES),
