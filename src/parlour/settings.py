@@ -82,7 +82,7 @@ class Settings(BaseSettings):
     )
     call_leg_timeout_seconds: int = Field(
         default=30,
-        ge=2,
+        ge=3,
         le=600,
         description="How long a call participant's connection may be gone before they are "
         "taken out of the call (reason 'network').",
