@@ -80,6 +80,13 @@ class Settings(BaseSettings):
     call_ring_seconds: int = Field(
         default=45, ge=5, le=300, description="How long a call rings before it counts as missed."
     )
+    call_leg_timeout_seconds: int = Field(
+        default=30,
+        ge=3,
+        le=600,
+        description="How long a call participant's connection may be gone before they are "
+        "taken out of the call (reason 'network').",
+    )
     call_mesh_limit: int = Field(
         default=4, ge=2, le=8, description="Largest call sent browser to browser without an SFU."
     )

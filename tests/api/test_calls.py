@@ -16,7 +16,7 @@ from sqlalchemy import select
 from parlour.container import Container
 from parlour.core.clock import FixedClock
 from parlour.features.calls.models import Participant, Quality
-from parlour.features.calls.service import GuestPass
+from parlour.features.calls.records import GuestPass
 from parlour.settings import Settings
 from tests.conftest import make_client
 from tests.support.live import StreamClient, serving, stream
@@ -152,8 +152,12 @@ async def test_unanswered_calls_end_in_the_right_state_and_show_in_the_chat(
     app: FastAPI, container: Container, clock: FixedClock, how: str
 ) -> None:
     a, b, cid = await two(app, container)
-    async with serving(app) as address, stream(address, await token_for(b)) as bob:
-        call = await start_call(a, cid, "a" * 32)
+    async with (
+        serving(app) as address,
+        stream(address, await token_for(a)) as alice,  # the caller's page stays: no 'network'
+        stream(address, await token_for(b)) as bob,
+    ):
+        call = await start_call(a, cid, alice.device_id)
         await bob.until("call.incoming")
         if how == "decline":
             await b.http.post(f"/api/v1/calls/{call['id']}/decline")

@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 from typing import Any
 
 import pytest
 import websockets
 from fastapi import FastAPI
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy import delete
 
 from parlour.app import create_app
@@ -21,7 +24,10 @@ from parlour.features.chat.stream import StreamSession
 from parlour.realtime.bus import Overflow
 from parlour.settings import Settings
 from tests.support.live import serving, stream
+from tests.support.services import missing
 from tests.support.world import Person, direct, instance_owner, member, say, token_for
+
+REDIS_URL = os.environ.get("PARLOUR_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 async def pair(app: FastAPI, container: Container) -> tuple[Person, Person, str]:
@@ -332,3 +338,67 @@ async def test_someone_added_while_behind_gets_what_was_posted_right_after(
     assert "welcome aboard" in bodies[0] and "hello from c" in bodies[1]
     ids = [i for i, _t, _d in seen if i is not None]
     assert ids == sorted(set(ids)), "in order, each once"
+
+
+async def test_a_new_conversation_shows_who_of_its_members_is_online(
+    app: FastAPI, container: Container
+) -> None:
+    """Both were connected before they shared a conversation, so neither heard the other come
+    online: the new conversation brings each the other's presence."""
+    a = await instance_owner(app, container)
+    b = await member(app, a)
+    async with (
+        serving(app) as address,
+        stream(address, await token_for(a)) as sa,
+        stream(address, await token_for(b)) as sb,
+    ):
+        await direct(a, b)
+        assert (await sa.until("presence"))["data"] == {"user_id": b.id, "state": "online"}
+        assert (await sb.until("presence"))["data"] == {"user_id": a.id, "state": "online"}
+        c = await member(app, a)
+        made = await a.http.post(
+            "/api/v1/conversations", json={"kind": "group", "name": "Team", "member_ids": [b.id]}
+        )
+        async with stream(address, await token_for(c)):
+            added = await a.http.post(
+                f"/api/v1/conversations/{made.json()['id']}/members", json={"user_ids": [c.id]}
+            )
+            assert added.status_code == 204, added.text
+            for seen in (sa, sb):
+                frame = await seen.until("presence")
+                while frame["data"]["user_id"] != c.id:
+                    frame = await seen.until("presence")
+                assert frame["data"]["state"] == "online"
+
+
+async def test_presence_in_a_new_conversation_crosses_processes(
+    settings: Settings, clock: FixedClock
+) -> None:
+    """Two nodes sharing the database and Redis: the member online on the other node shows
+    online to the creator of a conversation with them."""
+    probe = Redis.from_url(REDIS_URL)
+    try:
+        await probe.ping()
+    except (RedisError, OSError) as exc:
+        missing("Redis", f"{REDIS_URL} did not answer ({type(exc).__name__})")
+    finally:
+        await probe.aclose()
+    shared = settings.model_copy(update={"redis_url": REDIS_URL})
+    one, two = create_app(shared, clock), create_app(shared, clock)
+    async with (
+        one.router.lifespan_context(one),
+        two.router.lifespan_context(two),
+        serving(one) as first,
+        serving(two) as second,
+    ):
+        a = await instance_owner(one, one.state.container)
+        b = await member(one, a)
+        async with (
+            stream(first, await token_for(a)) as sa,
+            stream(second, await token_for(b)) as sb,
+        ):
+            await direct(a, b)
+            frame = await sa.until("presence", timeout=10)
+            assert frame["data"] == {"user_id": b.id, "state": "online"}
+            frame = await sb.until("presence", timeout=10)
+            assert frame["data"] == {"user_id": a.id, "state": "online"}

@@ -392,6 +392,7 @@ async def test_a_call_that_cannot_be_put_through_says_so_and_releases_the_microp
 
 
 @pytest.mark.promise("P-CALL-1")
+@pytest.mark.promise("P-CALL-6")
 async def test_camera_off_closes_the_camera_screen_sharing_replaces_it_and_leaving_hangs_up(
     browser: Browser, base_url: str, app: FastAPI, container: Container
 ) -> None:

@@ -95,13 +95,19 @@ class RedisPresence:
         return not await self.online([user_id])
 
     async def online(self, user_ids: list[str]) -> set[str]:
+        """One round trip however many are asked about (a new group's members, say)."""
+        if not user_ids:
+            return set()
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for user_id in user_ids:
+                pipe.hgetall(self._key(user_id))
+            answers = await pipe.execute()
         now = time.time()
-        found: set[str] = set()
-        for user_id in user_ids:
-            nodes = await self._redis.hgetall(self._key(user_id))
-            if any(float(expiry) > now for expiry in nodes.values()):
-                found.add(user_id)
-        return found
+        return {
+            user_id
+            for user_id, nodes in zip(user_ids, answers, strict=True)
+            if any(float(expiry) > now for expiry in nodes.values())
+        }
 
     async def refresh(self) -> None:
         """Every connection's heartbeat calls this; the node's entries are rewritten at most

@@ -17,8 +17,8 @@ from parlour.container import Container
 from parlour.core.errors import AppError, ErrorCode
 from parlour.core.ids import new_id
 from parlour.features.accounts.actor import Actor
+from parlour.features.calls.records import GuestPass, guest_key
 from parlour.features.calls.schemas import SignalFrame
-from parlour.features.calls.service import GuestPass, guest_key
 from parlour.features.chat.events import device_channel, user_channel
 from parlour.features.chat.stream import StreamSession, error_frame
 from parlour.realtime.bus import Closed, Overflow, Subscription
@@ -104,6 +104,7 @@ async def stream(ws: WebSocket) -> None:
         return
     service = container.stream
     session = await service.open(actor, since)
+    container.calls.liveness.hold(session.device_id)  # a call leg on it lives while it is open
     try:
         await sender.send(
             {"type": "hello", "last_event_id": session.last_id, "device_id": session.device_id}
@@ -116,6 +117,7 @@ async def stream(ws: WebSocket) -> None:
     except (WebSocketDisconnect, TimeoutError, Closed, RuntimeError):
         pass
     finally:
+        container.calls.liveness.release(session.device_id)
         await service.close(session)
         with contextlib.suppress(RuntimeError, WebSocketDisconnect):  # the client left first
             await ws.close()
@@ -211,6 +213,7 @@ async def guest_stream(ws: WebSocket) -> None:
     subscription = await container.pump.subscribe(
         *channels, maxsize=container.settings.stream_queue
     )
+    container.calls.liveness.hold(device_id)
     try:
         await sender.send({"type": "hello", "last_event_id": 0, "device_id": device_id})
         await sender.send({"type": "ready", "last_event_id": 0})
@@ -226,6 +229,7 @@ async def guest_stream(ws: WebSocket) -> None:
     except (WebSocketDisconnect, TimeoutError, Closed, RuntimeError):
         pass
     finally:
+        container.calls.liveness.release(device_id)
         await subscription.close()
         with contextlib.suppress(RuntimeError, WebSocketDisconnect):  # the client left first
             await ws.close()

@@ -16,9 +16,9 @@ from starlette.responses import Response
 
 from parlour.core.errors import AppError, ErrorCode
 from parlour.features.calls.models import CALL_RECORD
+from parlour.features.calls.records import guest_key
 from parlour.features.calls.routes import guest_join
 from parlour.features.calls.schemas import GuestJoinIn
-from parlour.features.calls.service import guest_key
 from parlour.web.auth import GUEST_COOKIE, csrf_token, get_container, guest_id_of
 from parlour.web.forms import kept, parse, render_form, text
 from parlour.web.pages import check_visitor_form, redirect, render, signed_in

@@ -15,7 +15,8 @@ from typing import Any
 from parlour.core.errors import AppError, ErrorCode
 from parlour.features.accounts.actor import Actor
 from parlour.features.calls import state as machine
-from parlour.features.calls.service import CallService, GuestPass
+from parlour.features.calls.records import GuestPass
+from parlour.features.calls.service import CallService
 from parlour.features.chat.events import EventLog, user_channel
 from parlour.media.sfu import Sfu, SfuError
 

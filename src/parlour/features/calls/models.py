@@ -135,6 +135,12 @@ class Participant(Base):
     disconnect: Mapped[str | None] = mapped_column(
         String(12), info=_record("user.communications.call_record", "how they disconnected")
     )
+    last_seen_at: Mapped[datetime | None] = mapped_column(
+        info=_record(
+            "user.communications.call_record",
+            "when their connection was last known to be there (a leg gone too long is left)",
+        )
+    )
     ip_address: Mapped[str | None] = mapped_column(
         String(45), info=_record("user.device.ip_address", "address the client called from")
     )

@@ -12,11 +12,20 @@ from parlour.container import Container
 from parlour.core.errors import AppError, ErrorCode
 from parlour.core.ids import same
 from parlour.features.accounts.actor import Actor
+from parlour.features.calls.records import (
+    CallView,
+    Endpoint,
+    GuestPass,
+    QualityReport,
+    call_wire,
+    guest_key,
+)
 from parlour.features.calls.schemas import (
     AnswerIn,
     CallIn,
     CallOut,
     ClientFacts,
+    DeviceIn,
     FeedOut,
     GuestJoinIn,
     GuestLinkOut,
@@ -30,14 +39,6 @@ from parlour.features.calls.schemas import (
     SubscribeIn,
     SubscribeOut,
     TrickleIn,
-)
-from parlour.features.calls.service import (
-    CallView,
-    Endpoint,
-    GuestPass,
-    QualityReport,
-    call_wire,
-    guest_key,
 )
 from parlour.features.calls.state import Disconnect
 from parlour.web.auth import (
@@ -140,6 +141,12 @@ async def hangup(call_id: str, body: HangupIn, me: Me, c: Ctr) -> dict[str, Any]
     return out(await c.calls.hangup(me, call_id, Disconnect(body.reason)))
 
 
+@router.post("/calls/{call_id}/device", response_model=CallOut)
+async def move_to_device(call_id: str, body: DeviceIn, me: Me, c: Ctr) -> dict[str, Any]:
+    """After the page's stream reconnected: the leg moves to the new connection."""
+    return out(await c.calls.move_to_device(me, call_id, body.device_id))
+
+
 @router.post("/calls/{call_id}/quality", status_code=204)
 async def quality(call_id: str, body: QualityIn, me: Me, c: Ctr) -> Response:
     await c.calls.report_quality(me, call_id, quality_report(body))
@@ -220,6 +227,11 @@ async def guest_connected(guest: Guest, c: Ctr) -> dict[str, Any]:
 @guests.post("/call/hangup", response_model=CallOut)
 async def guest_hangup(body: HangupIn, guest: Guest, c: Ctr) -> dict[str, Any]:
     return out(await c.calls.hangup(guest, guest.call_id, Disconnect(body.reason)))
+
+
+@guests.post("/call/device", response_model=CallOut)
+async def guest_move_to_device(body: DeviceIn, guest: Guest, c: Ctr) -> dict[str, Any]:
+    return out(await c.calls.move_to_device(guest, guest.call_id, body.device_id))
 
 
 @guests.post("/call/quality", status_code=204)

@@ -35,6 +35,10 @@ class AnswerIn(Input):
     client: ClientFacts = Field(default_factory=ClientFacts)
 
 
+class DeviceIn(Input):
+    device_id: DeviceId = Field(description="The page's new stream connection (from hello).")
+
+
 class HangupIn(Input):
     reason: Literal["hangup", "network"] = "hangup"
 

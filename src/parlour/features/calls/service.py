@@ -6,16 +6,13 @@ the record in the same transaction, and sends the machine's signals after commit
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import functools
 import hashlib
 import hmac
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,7 +24,22 @@ from parlour.features.accounts import store as accounts_store
 from parlour.features.accounts.actor import Actor
 from parlour.features.calls import state as machine
 from parlour.features.calls import store
+from parlour.features.calls.liveness import Liveness, Sweeper, gone_at
 from parlour.features.calls.models import Call, Guest, Participant, Quality
+from parlour.features.calls.records import (
+    ACTIVE_LEGS,
+    CallView,
+    Endpoint,
+    GuestPass,
+    Party,
+    QualityReport,
+    apply_endpoint,
+    as_party,
+    call_summary,
+    call_wire,
+    participant_key,
+    to_machine,
+)
 from parlour.features.chat import store as chat_store
 from parlour.features.chat.events import EventLog, device_channel, user_channel
 from parlour.features.chat.service import ConversationService
@@ -37,74 +49,13 @@ from parlour.settings import Settings
 
 log = logging.getLogger("parlour.calls")
 
-SWEEP_SECONDS = 1.0
 GUEST_LINK_LIFETIME = timedelta(hours=24)
 SIGNAL_KINDS = frozenset({"offer", "answer", "ice", "renegotiate"})
 
 
-@dataclass(frozen=True)
-class Endpoint:
-    """What a client says about itself, kept in the call detail record (P-CALL-2)."""
-
-    ip_address: str | None = None
-    endpoint_type: str | None = "web"
-    endpoint_version: str | None = None
-    device: str | None = None
-    os: str | None = None
-    browser: str | None = None
-    language: str | None = None
-
-
-@dataclass(frozen=True)
-class QualityReport:
-    packet_loss_pct: float | None
-    jitter_ms: float | None
-    round_trip_ms: float | None
-    bitrate_kbps: float | None
-    frames_decoded: int | None
-
-
-@dataclass(frozen=True)
-class CallView:
-    call: Call
-    participants: list[Participant]
-
-
 Step = Callable[[machine.Call], machine.Command]
 Watcher = Callable[[str, int | None, machine.Call], Awaitable[None]]
-
-
-@dataclass(frozen=True)
-class GuestPass:
-    """A guest who joined by link: bound to one call, known by a display name only."""
-
-    guest_id: str
-    call_id: str
-    org_id: str
-
-
-@dataclass(frozen=True)
-class Party:
-    """Who takes a step in a call: a member or a guest, under one participant key."""
-
-    key: str
-    org_id: str
-    actor: Actor | None = None
-    guest: GuestPass | None = None
-
-
-def as_party(who: Actor | GuestPass) -> Party:
-    if isinstance(who, GuestPass):
-        return Party(guest_key(who.guest_id), who.org_id, guest=who)
-    return Party(who.user_id, who.org_id, actor=who)
-
-
-def guest_key(guest_id: str) -> str:
-    return f"guest:{guest_id}"
-
-
-def participant_key(part: Participant) -> str:
-    return part.user_id or guest_key(part.guest_id or "")
+Unattended = Callable[[Call, list[Participant]], machine.Command | None]
 
 
 class CallService:
@@ -125,7 +76,8 @@ class CallService:
         self._settings = settings
         self._secret = secret_key
         self._consent = consent
-        self._sweeper: asyncio.Task[None] | None = None
+        self.liveness = Liveness(db, clock, settings.call_leg_timeout_seconds)
+        self._sweeper = Sweeper(self.expire_due)
         self._watchers: list[Watcher] = []
         self.sfu_enabled = settings.sfu_url is not None
         self.sfu_capacity = settings.call_sfu_limit
@@ -144,6 +96,7 @@ class CallService:
         device_id: str,
         endpoint: Endpoint,
     ) -> CallView:
+        await self.leave_stale()  # a leg whose browser is gone must not keep anyone busy
         now = self._clock.now()
         async with self._db.transaction() as uow:
             await uow.serialize_writes()
@@ -159,7 +112,11 @@ class CallService:
             mode = self._check_size(len(callees) + 1, None)
             busy = await store.busy_among(uow.session, [actor.user_id, *callees])
             if actor.user_id in busy:
-                raise AppError(ErrorCode.CALL_STATE, "You are already in a call. Hang up first.")
+                raise AppError(
+                    ErrorCode.CALL_STATE,
+                    "You are already in a call. Hang up first.",
+                    data={"call_id": await store.live_call_of(uow.session, actor.user_id)},
+                )
             call, signals = machine.start(
                 machine.Invite(new_id(), actor.user_id, tuple(callees), media, now, frozenset(busy))
             )
@@ -179,6 +136,7 @@ class CallService:
             parts = await self._new_participants_txn(uow, call, actor.user_id, endpoint)
             caller = next(p for p in parts if p.user_id == actor.user_id)
             caller.device_id = device_id
+            caller.last_seen_at = now
             view = await self._write_txn(uow, row, parts, call, signals)
             await uow.commit()
         return view
@@ -220,7 +178,7 @@ class CallService:
                 state=leg.state.value,
             )
             if user.id == caller_id:
-                _apply_endpoint(part, endpoint)
+                apply_endpoint(part, endpoint)
             uow.session.add(part)
             parts.append(part)
         await uow.session.flush()
@@ -282,7 +240,7 @@ class CallService:
         async with self._db.transaction() as uow:
             await uow.serialize_writes()
             row, parts = await self._access_txn(uow, party, call_id, may_join)
-            call = _to_machine(row, parts)
+            call = to_machine(row, parts)
             try:
                 call, signals = machine.step(call, make(call))
             except machine.InvalidTransition as exc:
@@ -292,9 +250,10 @@ class CallService:
                 mine = await self._joiner_txn(uow, row, party)
                 parts.append(mine)
             if endpoint is not None:
-                _apply_endpoint(mine, endpoint)
+                apply_endpoint(mine, endpoint)
             if device_id is not None:
                 mine.device_id = device_id
+                mine.last_seen_at = self._clock.now()
             self._check_size(len(call.active_participants), row.mode)
             view = await self._write_txn(uow, row, parts, call, signals)
             await uow.commit()
@@ -408,7 +367,7 @@ class CallService:
         async with self._db.transaction() as uow:
             row, parts = await self._access_txn(uow, party, call_id, may_join=False)
             mine = next(p for p in parts if participant_key(p) == party.key)
-            if row.state == machine.CallState.ENDED.value or mine.state not in _ACTIVE:
+            if row.state == machine.CallState.ENDED.value or mine.state not in ACTIVE_LEGS:
                 raise AppError(ErrorCode.CALL_STATE, "Only someone in a live call can invite.")
             uow.session.add(
                 Guest(
@@ -489,7 +448,7 @@ class CallService:
         party = as_party(who)
         async with self._db.transaction() as uow:
             row, parts = await self._access_txn(uow, party, call_id, may_join=False)
-        call = _to_machine(row, parts)
+        call = to_machine(row, parts)
         mine = call.leg(party.key)
         if not machine.can_relay(call, party.key, to) or mine.device != device_id:
             raise AppError(ErrorCode.CALL_STATE, "Signalling passes only between active legs.")
@@ -502,6 +461,23 @@ class CallService:
         }
         await self._events.publish_to(wire, [device_channel(target)])
 
+    async def move_to_device(
+        self, who: Actor | GuestPass, call_id: str, device_id: str
+    ) -> CallView:
+        """The participant's page reconnected its stream (a new device id): their leg moves to
+        it, so signalling reaches them again and the leg stays live."""
+        party = as_party(who)
+        async with self._db.transaction() as uow:
+            await uow.serialize_writes()
+            row, parts = await self._access_txn(uow, party, call_id, may_join=False)
+            mine = next(p for p in parts if participant_key(p) == party.key)
+            if row.state == machine.CallState.ENDED.value or mine.state not in ACTIVE_LEGS:
+                raise AppError(ErrorCode.CALL_STATE, "You are no longer in this call.")
+            mine.device_id = device_id
+            mine.last_seen_at = self._clock.now()
+            await uow.commit()
+        return CallView(row, parts)
+
     async def active_leg(self, who: Actor | GuestPass, call_id: str) -> tuple[Call, Party]:
         """The call, for someone whose leg is in it now; 'not found' or a state conflict
         otherwise."""
@@ -509,7 +485,7 @@ class CallService:
         async with self._db.transaction() as uow:
             row, parts = await self._access_txn(uow, party, call_id, may_join=False)
         mine = next(p for p in parts if participant_key(p) == party.key)
-        if row.state == machine.CallState.ENDED.value or mine.state not in _ACTIVE:
+        if row.state == machine.CallState.ENDED.value or mine.state not in ACTIVE_LEGS:
             raise AppError(ErrorCode.CALL_STATE, "Answer or join the call first.")
         return row, party
 
@@ -580,125 +556,57 @@ class CallService:
             )
         return servers
 
-    # -- ringing timeouts -----------------------------------------------------------------
+    # -- ringing timeouts and legs that are gone ------------------------------------------
 
     async def expire_due(self) -> int:
-        """Stops ringing that has run out of time. Any node may do it; the lock serialises."""
+        """Stops ringing that has run out of time and leaves legs whose connection is gone.
+        Any process may do it; the write lock serialises."""
         async with self._db.transaction() as uow:
             due = await store.ringing_due(uow.session, self._clock.now())
         for call_id in due:
-            await self._timeout(call_id)
-        return len(due)
+            await self._unattended(call_id, lambda _row, _parts: machine.Timeout(self._clock.now()))
+        return len(due) + await self.leave_stale()
 
-    async def _timeout(self, call_id: str) -> None:
+    async def leave_stale(self) -> int:
+        """Leaves, with reason 'network', every active leg nobody has seen for the leg timeout,
+        at the time it was last seen: a call left with fewer than two people ends then, so its
+        duration is the time really spent talking."""
+        stale = await self.liveness.stale()
+        for part in stale:
+            await self._unattended(
+                part.call_id, functools.partial(self._lost, participant_key(part))
+            )
+        return len(stale)
+
+    def _lost(self, key: str, row: Call, parts: list[Participant]) -> machine.Command | None:
+        """The leg leaves when it was last seen, unless it was seen again meanwhile."""
+        part = next(p for p in parts if participant_key(p) == key)
+        seen = part.last_seen_at or part.joined_at or row.created_at
+        if part.state not in ACTIVE_LEGS or as_utc(seen) >= self.liveness.cutoff():
+            return None
+        return machine.Hangup(key, gone_at(row, part), machine.Disconnect.NETWORK)
+
+    async def _unattended(self, call_id: str, make: Unattended) -> None:
+        """A step nobody asked for (ringing ran out, a leg is gone); skipped if it no longer
+        applies to the call as it now stands."""
         async with self._db.transaction() as uow:
             await uow.serialize_writes()
             row = await store.call_by_id(uow.session, call_id)
             if row is None or row.state == machine.CallState.ENDED.value:
                 return
             parts = await store.participants(uow.session, call_id)
+            command = make(row, parts)
+            if command is None:
+                return
             try:
-                call, signals = machine.step(
-                    _to_machine(row, parts), machine.Timeout(self._clock.now())
-                )
+                call, signals = machine.step(to_machine(row, parts), command)
             except machine.InvalidTransition:
                 return
             await self._write_txn(uow, row, parts, call, signals)
             await uow.commit()
 
     def start_sweeper(self) -> None:
-        self._sweeper = asyncio.create_task(self._sweep(), name="parlour-call-sweeper")
+        self._sweeper.start()
 
     async def stop_sweeper(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
-
-    async def _sweep(self) -> None:
-        while True:
-            await asyncio.sleep(SWEEP_SECONDS)
-            try:
-                await self.expire_due()
-            except Exception:
-                log.exception("call sweep failed", extra={"event": "calls.sweep_error"})
-
-
-def _apply_endpoint(part: Participant, endpoint: Endpoint) -> None:
-    part.ip_address = endpoint.ip_address
-    part.endpoint_type = endpoint.endpoint_type
-    part.endpoint_version = endpoint.endpoint_version
-    part.device = endpoint.device
-    part.os = endpoint.os
-    part.browser = endpoint.browser
-    part.language = endpoint.language
-
-
-def _to_machine(row: Call, parts: list[Participant]) -> machine.Call:
-    legs = tuple(
-        machine.Leg(
-            participant=participant_key(p),
-            state=machine.LegState(p.state),
-            device=p.device_id if p.state in _HOLDING else None,
-            joined_at=p.joined_at,
-            left_at=p.left_at,
-            disconnect=machine.Disconnect(p.disconnect) if p.disconnect else None,
-        )
-        for p in parts
-    )
-    return machine.Call(
-        id=row.id,
-        caller=row.caller_id or "",
-        media="video" if row.media == "video" else "audio",
-        state=machine.CallState(row.state),
-        legs=legs,
-        created_at=row.created_at,
-        answered_at=row.answered_at,
-        connected_at=row.connected_at,
-        ended_at=row.ended_at,
-        outcome=machine.Outcome(row.outcome) if row.outcome else None,
-    )
-
-
-_ACTIVE = frozenset({machine.LegState.ACCEPTED.value, machine.LegState.CONNECTED.value})
-_HOLDING = frozenset(
-    {machine.LegState.ACCEPTED.value, machine.LegState.CONNECTED.value, machine.LegState.LEFT.value}
-)
-
-
-def call_summary(row: Call) -> dict[str, Any]:
-    return {
-        "call_id": row.id,
-        "caller_id": row.caller_id,
-        "media": row.media,
-        "outcome": row.outcome,
-        "duration_seconds": round(row.duration_seconds, 1),
-        "participants": row.participants,
-    }
-
-
-def call_wire(row: Call, parts: list[Participant]) -> dict[str, Any]:
-    """What participants see of a call: never addresses or device facts of the others."""
-    return {
-        "id": row.id,
-        "conversation_id": row.conversation_id,
-        "caller_id": row.caller_id,
-        "media": row.media,
-        "mode": row.mode,
-        "state": row.state,
-        "outcome": row.outcome,
-        "created_at": row.created_at.isoformat(),
-        "connected_at": row.connected_at.isoformat() if row.connected_at else None,
-        "ended_at": row.ended_at.isoformat() if row.ended_at else None,
-        "duration_seconds": round(row.duration_seconds, 1),
-        "participants": [
-            {
-                "user_id": p.user_id,
-                "key": participant_key(p),
-                "display_name": p.display_name,
-                "role": p.role,
-                "state": p.state,
-            }
-            for p in parts
-        ],
-    }
+        await self._sweeper.stop()

@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parlour.features.calls.models import Call, Guest, Participant
 
 # Leg states (see state.LegState) in which someone still rings or talks.
 WAITING_LEGS = ("invited", "ringing")
-LIVE_LEGS = (*WAITING_LEGS, "accepted", "connected")
+ACTIVE_LEGS = ("accepted", "connected")
+LIVE_LEGS = (*WAITING_LEGS, *ACTIVE_LEGS)
 
 
 async def call_by_id(session: AsyncSession, call_id: str) -> Call | None:
@@ -40,6 +41,47 @@ async def busy_among(session: AsyncSession, user_ids: Sequence[str]) -> set[str]
         )
     )
     return {r for r in rows if r is not None}
+
+
+async def live_call_of(session: AsyncSession, user_id: str) -> str | None:
+    """A call under way in which the user rings or talks, if any."""
+    found: str | None = await session.scalar(
+        select(Participant.call_id)
+        .join(Call, Call.id == Participant.call_id)
+        .where(
+            Participant.user_id == user_id,
+            Participant.state.in_(LIVE_LEGS),
+            Call.state != "ended",
+        )
+        .limit(1)
+    )
+    return found
+
+
+async def touch_legs_txn(session: AsyncSession, device_ids: Sequence[str], now: datetime) -> None:
+    """Marks the active legs these stream connections hold as seen now."""
+    await session.execute(
+        update(Participant)
+        .where(Participant.device_id.in_(list(device_ids)), Participant.state.in_(ACTIVE_LEGS))
+        .values(last_seen_at=now)
+    )
+
+
+async def stale_legs(
+    session: AsyncSession, cutoff: datetime, limit: int = 100
+) -> list[Participant]:
+    """Active legs of calls under way whose connection was last seen before `cutoff`, the
+    longest gone first. A leg never seen (written before liveness existed) counts from when it
+    joined."""
+    seen = func.coalesce(Participant.last_seen_at, Participant.joined_at, Call.created_at)
+    rows = await session.scalars(
+        select(Participant)
+        .join(Call, Call.id == Participant.call_id)
+        .where(Call.state != "ended", Participant.state.in_(ACTIVE_LEGS), seen < cutoff)
+        .order_by(seen)
+        .limit(limit)
+    )
+    return list(rows)
 
 
 async def ringing_due(session: AsyncSession, now: datetime, limit: int = 100) -> list[str]:

@@ -139,18 +139,33 @@ class StreamService:
         if wire.get("type") not in ("member.added", "member.removed"):
             return
         data = wire.get("data", {})
-        if data.get("user_id") != session.actor.user_id:
-            return
         conversation_id = data["conversation_id"]
+        if data.get("user_id") != session.actor.user_id:
+            if wire["type"] == "member.added":
+                await self._tell_presence(session, [data["user_id"]])
+            return
         if wire["type"] == "member.added":
             session.conversations.add(conversation_id)
             session.left.discard(conversation_id)
             await session.subscription.listen(conversation_channel(conversation_id))
             await self._catch_up(session)
+            await self._tell_presence(session, await self._others_in(session, conversation_id))
         else:
             session.conversations.discard(conversation_id)
             session.left.add(conversation_id)
             await session.subscription.unlisten(conversation_channel(conversation_id))
+
+    async def _others_in(self, session: StreamSession, conversation_id: str) -> list[str]:
+        async with self._db.transaction() as uow:
+            members = await store.current_members(uow.session, conversation_id)
+        return [m.user_id for m in members if m.user_id != session.actor.user_id]
+
+    async def _tell_presence(self, session: StreamSession, user_ids: list[str]) -> None:
+        """Someone now shares a conversation with this client: who of them is online now
+        (on any process), since their 'online' was announced before it could hear it."""
+        for user_id in sorted(await self._presence.online(user_ids)):
+            wire = {"type": "presence", "data": {"user_id": user_id, "state": "online"}}
+            session.pending.append((json.dumps(wire, separators=(",", ":")), wire))
 
     async def _catch_up(self, session: StreamSession) -> None:
         """Reads the log after the last id sent, now that the new conversation is visible:

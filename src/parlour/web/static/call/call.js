@@ -90,7 +90,8 @@ export class Calls {
   // The stream is (again) live: a call that rang while this page was not listening still
   // rings here, until it is answered, declined or runs out of time.
   async ready() {
-    if (this.call || this.ringing) return;
+    if (this.call) return this.reconnected();
+    if (this.ringing) return;
     let calls;
     try {
       calls = await this.api.get("/calls?limit=10");
@@ -214,6 +215,7 @@ export class Calls {
       return;
     }
     const call = this.begin({ media, conversationId: c.id, title: `Call with ${this.app.titleOf(c)}` });
+    call.deviceId = deviceId;
     this.view.say(media === "video" ? "Starting your camera…" : "Starting your microphone…");
     if (!(await this.openMedia(call, media))) return;
     let answer;
@@ -226,7 +228,8 @@ export class Calls {
         client: clientFacts(this.version),
       });
     } catch (err) {
-      this.abort(call, err.describe ? err.describe() : err.message);
+      await this.abort(call, err.describe ? err.describe() : err.message);
+      this.offerLeave(call, err.problem?.call_id);
       return;
     }
     if (call.over) {
@@ -262,6 +265,7 @@ export class Calls {
   }
 
   incoming(data) {
+    if (this.call?.over) this.closeView(); // the last call's end notice gives way to a new one
     if (this.call || this.ringing) return; // the server marks us busy; nothing to ring
     const call = data.call || {};
     this.ringing = { id: data.call_id, media: data.media, caller: data.caller, conversationId: call.conversation_id };
@@ -309,7 +313,8 @@ export class Calls {
     }
     try {
       await this.loadIce();
-      const body = { device_id: this.app.stream.deviceId, client: clientFacts(this.version) };
+      call.deviceId = this.app.stream.deviceId;
+      const body = { device_id: call.deviceId, client: clientFacts(this.version) };
       const answer = await this.api.post(`/calls/${r.id}/accept`, body);
       if (call.over) return;
       this.view.say("Connecting…");
@@ -328,6 +333,36 @@ export class Calls {
     } catch (err) {
       this.app.flash(err.message);
     }
+  }
+
+  // The stream came back on a new connection (a network change, a server restart): the
+  // call's signalling moves to it, and the server keeps our place. If we were taken out of
+  // the call while away (gone too long), the call is over here too.
+  async reconnected() {
+    const call = this.call;
+    const deviceId = this.app.stream.deviceId;
+    if (!call?.id || call.over || !deviceId || call.deviceId === deviceId) return;
+    call.deviceId = deviceId;
+    try {
+      await this.api.post(`/calls/${call.id}/device`, { device_id: deviceId });
+    } catch (err) {
+      if (err.code === "call_state_conflict" && this.call === call) await this.hangup("network");
+    }
+  }
+
+  // Starting was refused because we are still in another call (on another device, or one
+  // whose page is gone): the way out is to leave that call from here.
+  offerLeave(call, otherId) {
+    if (!otherId || this.call !== call) return;
+    this.view.offerLeave(async () => {
+      try {
+        await this.api.post(`/calls/${otherId}/hangup`, { reason: "hangup" });
+      } catch (err) {
+        if (err.code !== "call_state_conflict") return this.view.fail(err.describe ? err.describe() : err.message);
+      }
+      this.closeView();
+      this.app.announce("You left that call. You can start a new one now.");
+    });
   }
 
   // -- the call's connections ----------------------------------------------------------

@@ -59,7 +59,10 @@ class GuestCall {
     this.ready = new Promise((resolve) => {
       this.stream = new GuestStream({
         onEvent: (frame) => this.event(frame),
-        onReady: resolve,
+        onReady: () => {
+          resolve();
+          this.reconnected();
+        },
         onStatus: () => {},
         onSignedOut: () => this.passGone(),
       });
@@ -178,7 +181,8 @@ class GuestCall {
       this.view.fail(warning);
       this.view.say("Joining…");
       call.refreshLocal();
-      const answer = await this.api.post("/guest/call/accept", { device_id: this.stream.deviceId, client: clientFacts(this.version) });
+      call.deviceId = this.stream.deviceId;
+      const answer = await this.api.post("/guest/call/accept", { device_id: call.deviceId, client: clientFacts(this.version) });
       if (call.over) return;
       this.state = answer;
       this.view.title.textContent = this.titleOf(answer);
@@ -256,6 +260,20 @@ class GuestCall {
         return call.markConnected();
       case "call.ended":
         return this.ended(data.outcome || data.call?.outcome);
+    }
+  }
+
+  // The stream came back on a new connection: the call's signalling moves to it, and the
+  // server keeps our place (a place whose connection stays gone is given up after a while).
+  async reconnected() {
+    const call = this.call;
+    const deviceId = this.stream.deviceId;
+    if (!call || call.over || !call.deviceId || !deviceId || call.deviceId === deviceId) return;
+    call.deviceId = deviceId;
+    try {
+      await this.api.post("/guest/call/device", { device_id: deviceId });
+    } catch {
+      if (!call.over) await this.hangup("network"); // we were taken out while away
     }
   }
 

@@ -105,8 +105,9 @@ export class CallView {
     this.grid = h("div", { class: "tiles", dataset: { count: "1" } });
     this.controls = this.buildControls();
     this.closeButton = h("button", { type: "button", onclick: () => handlers.onClose(), text: "Close" });
+    this.leaveButton = h("button", { type: "button", class: "danger", hidden: true, dataset: { callLeaveOther: "" }, text: "Leave that call" });
     this.overText = h("p", { class: "call-over-text", "aria-hidden": "true" }); // the status says it
-    this.over = h("div", { class: "call-over", hidden: true }, this.overText, this.closeButton);
+    this.over = h("div", { class: "call-over", hidden: true }, this.overText, this.leaveButton, this.closeButton);
     this.el = h(
       "section",
       { class: "call-view", "aria-labelledby": "call-title", hidden: true, dataset: { callView: "" } },
@@ -137,6 +138,7 @@ export class CallView {
     this.title.textContent = title;
     this.error.hidden = true;
     this.over.hidden = true;
+    this.leaveButton.hidden = true;
     this.grid.hidden = false;
     this.controls.group.hidden = false;
     this.el.hidden = false;
@@ -170,6 +172,17 @@ export class CallView {
     this.overText.textContent = text;
     this.over.hidden = false;
     this.closeButton.focus();
+  }
+
+  // A way out of another call that still holds us (shown under a refused start).
+  offerLeave(onLeave) {
+    this.leaveButton.onclick = () => {
+      this.leaveButton.disabled = true;
+      onLeave();
+    };
+    this.leaveButton.disabled = false;
+    this.leaveButton.hidden = false;
+    this.leaveButton.focus();
   }
 
   setTimer(since) {

@@ -7,6 +7,7 @@ export class ApiError extends Error {
     this.status = status;
     this.code = problem.code || "unknown";
     this.fields = problem.errors || [];
+    this.problem = problem; // its other members, such as the call to leave (call_id)
   }
 
   // A sentence for people: the detail, plus any field messages that add to it.
