@@ -23,6 +23,7 @@ from parlour.features.chat.models import Event
 from parlour.features.chat.stream import StreamSession
 from parlour.realtime.bus import Overflow
 from parlour.settings import Settings
+from tests.api.test_problems import LIBRARY_PHRASES
 from tests.support.live import serving, stream
 from tests.support.services import missing
 from tests.support.world import Person, direct, instance_owner, member, say, token_for
@@ -182,6 +183,7 @@ async def test_malformed_frames_get_an_error_and_the_connection_lives_on(
             await live.send(bad)
             error = await live.until("error")
             assert error["code"] in ("validation_failed", "not_found", "payload_too_large")
+            assert not LIBRARY_PHRASES.search(error["detail"]), error
         await live.ws.send(b"\x00binary")
         assert (await live.until("error"))["code"] == "validation_failed"
         await live.send({"type": "typing", "conversation_id": "someone-elses"})

@@ -14,6 +14,7 @@ from itsdangerous import BadSignature
 from pydantic import ValidationError
 
 from parlour.container import Container
+from parlour.core import validation
 from parlour.core.errors import AppError, ErrorCode
 from parlour.core.ids import new_id
 from parlour.features.accounts.actor import Actor
@@ -186,9 +187,7 @@ async def _relay(
         frame = SignalFrame.model_validate_json(text)
         await c.calls.relay(who, device_id, frame.call_id, frame.to, frame.kind, frame.payload)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "frame"
-        return error_frame(ErrorCode.VALIDATION_FAILED, f"{where}: {first['msg']}")
+        return error_frame(*validation.frame_problem(exc.errors()))
     except AppError as exc:
         return {**error_frame(exc.code, exc.detail), "call_id": frame.call_id}
     return None

@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from parlour.core import validation
 from parlour.core.errors import AppError, ErrorCode
 from parlour.core.ids import new_id
 from parlour.db.uow import Database
@@ -183,9 +184,7 @@ class StreamService:
         try:
             frame = ClientFrame.model_validate_json(raw)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "frame"
-            return error_frame(ErrorCode.VALIDATION_FAILED, f"{where}: {first['msg']}")
+            return error_frame(*validation.frame_problem(exc.errors()))
         if frame.type == "ping":
             return {"type": "pong", "last_event_id": session.last_id}
         if frame.type == "typing":
