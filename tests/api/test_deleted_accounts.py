@@ -159,3 +159,27 @@ async def test_the_pages_show_deleted_accounts_by_their_label(
     assert deleted_label(pat.id) in pages["/org/privacy/audit"]  # the subject of the hold
     for text in pages.values():
         assert not any(name in text for name in real_names)
+
+
+@pytest.mark.promise("P-CALL-2")
+async def test_the_call_history_names_a_closed_account_by_the_label(
+    app: FastAPI, container: Container
+) -> None:
+    caller = await instance_owner(app, container)
+    pat = await member(app, caller)
+    real_name = await name_of(caller, pat.id)
+    cid = await direct(caller, pat)
+    started = await caller.http.post(
+        "/api/v1/calls", json={"conversation_id": cid, "media": "audio", "device_id": "d" * 32}
+    )
+    assert started.status_code == 201, started.text
+    call_id = started.json()["id"]
+    await caller.http.post(f"/api/v1/calls/{call_id}/hangup", json={})
+    await close_account(pat)
+    one = await caller.http.get(f"/api/v1/calls/{call_id}")
+    history = await caller.http.get("/api/v1/calls", params={"conversation_id": cid})
+    assert one.status_code == 200 and history.status_code == 200, history.text
+    for call in (one.json(), history.json()[0]):
+        names = {p["user_id"]: p["display_name"] for p in call["participants"]}
+        assert names[pat.id] == deleted_label(pat.id)
+    assert real_name not in one.text + history.text

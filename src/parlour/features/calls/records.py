@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from parlour.features.accounts.actor import Actor
+from parlour.features.accounts.display import deleted_label
 from parlour.features.calls import state as machine
 from parlour.features.calls.models import Call, Participant
 
@@ -37,6 +38,8 @@ class QualityReport:
 class CallView:
     call: Call
     participants: list[Participant]
+    # Participants whose account is closed or erased: shown by the one deleted-user label.
+    gone: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -125,8 +128,11 @@ def call_summary(row: Call) -> dict[str, Any]:
     }
 
 
-def call_wire(row: Call, parts: list[Participant]) -> dict[str, Any]:
-    """What participants see of a call: never addresses or device facts of the others."""
+def call_wire(
+    row: Call, parts: list[Participant], gone: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """What participants see of a call: never addresses or device facts of the others, and
+    only the deleted-user label of someone whose account is closed or erased."""
     return {
         "id": row.id,
         "conversation_id": row.conversation_id,
@@ -143,7 +149,9 @@ def call_wire(row: Call, parts: list[Participant]) -> dict[str, Any]:
             {
                 "user_id": p.user_id,
                 "key": participant_key(p),
-                "display_name": p.display_name,
+                "display_name": (
+                    deleted_label(p.user_id) if p.user_id in gone else p.display_name
+                ),
                 "role": p.role,
                 "state": p.state,
             }

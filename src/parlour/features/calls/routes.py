@@ -81,7 +81,7 @@ def quality_report(body: QualityIn) -> QualityReport:
 
 
 def out(view: CallView) -> dict[str, Any]:
-    return call_wire(view.call, view.participants)
+    return call_wire(view.call, view.participants, view.gone)
 
 
 @router.get("/calls/ice", response_model=IceOut)

@@ -494,7 +494,7 @@ class CallService:
     async def get(self, who: Actor | GuestPass, call_id: str) -> CallView:
         async with self._db.transaction() as uow:
             row, parts = await self._access_txn(uow, as_party(who), call_id, may_join=True)
-        return CallView(row, parts)
+            return await _view_txn(uow, row, parts)
 
     async def history(
         self, actor: Actor, conversation_id: str | None, before: datetime | None, limit: int
@@ -503,7 +503,9 @@ class CallService:
             if conversation_id is not None:
                 await self._conversations.access_txn(uow.session, actor, conversation_id)
             rows = await store.calls_of(uow.session, actor.user_id, conversation_id, before, limit)
-            return [CallView(r, await store.participants(uow.session, r.id)) for r in rows]
+            return [
+                await _view_txn(uow, r, await store.participants(uow.session, r.id)) for r in rows
+            ]
 
     async def report_quality(
         self, who: Actor | GuestPass, call_id: str, report: QualityReport
@@ -610,3 +612,8 @@ class CallService:
 
     async def stop_sweeper(self) -> None:
         await self._sweeper.stop()
+
+
+async def _view_txn(uow: UnitOfWork, row: Call, parts: list[Participant]) -> CallView:
+    people = [p.user_id for p in parts if p.user_id is not None]
+    return CallView(row, parts, await store.gone_among(uow.session, people))

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from parlour.features.accounts.models import GONE, User
 from parlour.features.calls.models import Call, Guest, Participant
 
 # Leg states (see state.LegState) in which someone still rings or talks.
@@ -25,6 +26,16 @@ async def participants(session: AsyncSession, call_id: str) -> list[Participant]
         select(Participant).where(Participant.call_id == call_id).order_by(Participant.id)
     )
     return list(rows)
+
+
+async def gone_among(session: AsyncSession, user_ids: Sequence[str]) -> frozenset[str]:
+    """Which of these people's accounts are closed or erased."""
+    if not user_ids:
+        return frozenset()
+    rows = await session.scalars(
+        select(User.id).where(User.id.in_(set(user_ids)), User.status.in_(GONE))
+    )
+    return frozenset(rows)
 
 
 async def busy_among(session: AsyncSession, user_ids: Sequence[str]) -> set[str]:
