@@ -149,9 +149,7 @@ def call_wire(
             {
                 "user_id": p.user_id,
                 "key": participant_key(p),
-                "display_name": (
-                    deleted_label(p.user_id) if p.user_id in gone else p.display_name
-                ),
+                "display_name": (deleted_label(p.user_id) if p.user_id in gone else p.display_name),
                 "role": p.role,
                 "state": p.state,
             }
