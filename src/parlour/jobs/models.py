@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from parlour.core.datamap import Retention, not_personal, personal, subject_table
 from parlour.db.base import Base, id_column
 
-JOB_LIFE = Retention("the job finishes", days=0)
+JOB_LIFE = Retention("the job finishes", days=0, column="finished_at")
 
 
 class Job(Base):
@@ -65,5 +65,5 @@ class Job(Base):
     )
     created_at: Mapped[datetime] = mapped_column(info=not_personal("when it was queued"))
     finished_at: Mapped[datetime | None] = mapped_column(
-        info=not_personal("when it was done or gave up")
+        index=True, info=not_personal("when it was done or gave up")
     )
