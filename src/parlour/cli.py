@@ -336,6 +336,10 @@ def purge(
     ] = False,
 ) -> None:
     """Delete what the data map's retention periods say has expired (the hourly job, now)."""
+    from parlour.logs import configure_logging
+
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_json)  # one line per table: the record
 
     async def work(c: Any) -> Any:
         return await c.retention.purge(dry_run=dry_run)

@@ -7,19 +7,24 @@ hold is lifted; running the job again changes nothing.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import json
+import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import func, insert, select
+from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from parlour.container import Container
-from parlour.core.clock import FixedClock
+from parlour.core.clock import FixedClock, SystemClock
+from parlour.core.datamap import Purge, Retention, personal, subject_table
 from parlour.core.ids import new_id
+from parlour.db.base import UTCDateTime
 from parlour.db.models import Base
 from parlour.features.accounts.models import AuthSession, PasswordReset, SigninFailure
 from parlour.features.calls.models import Call, Guest, Participant, Quality
@@ -27,12 +32,14 @@ from parlour.features.chat.models import Event, MessageUsage
 from parlour.features.consent.models import ConsentEntry
 from parlour.features.orgs.models import Invitation
 from parlour.features.privacy.models import LegalHold
-from parlour.features.privacy.retention import EVERY, PURGE
+from parlour.features.privacy.retention import EVERY, PURGE, RetentionService
 from parlour.features.privacy.retention_map import Period, periods
 from parlour.features.requests.models import PrivacyRequest
 from parlour.jobs.models import Job
+from parlour.jobs.runner import JobRunner
 from parlour.mail.models import OutboxMail
 from parlour.settings import Settings
+from tests.support.server import parlour, parlour_env
 from tests.support.world import Person, instance_owner, member
 
 pytestmark = pytest.mark.promise("P-RET-1")
@@ -325,3 +332,74 @@ async def test_a_guests_data_expires_with_its_call(
     assert await count(container, Guest) == 0
     assert await count(container, Participant) == 0
     assert await count(container, Call) == 0
+
+
+async def test_the_command_reports_per_table_and_a_dry_run_changes_nothing(
+    container: Container, settings: Settings
+) -> None:
+    """`parlour privacy purge` on the real clock: counts per table, a log line per table."""
+    now = SystemClock().now()
+    async with container.db.transaction() as uow:
+        seed = Seed(uow.session, "", "", "")
+        old = await seed.signin_failures(now - timedelta(days=3))
+        young = await seed.signin_failures(now)
+        await uow.commit()
+    env = parlour_env(settings.data_dir, database_url=settings.resolved_database_url)
+    period = next(p for p in PERIODS if p.name == "signin_failures")
+    dry = await asyncio.to_thread(parlour, "privacy", "purge", "--dry-run", env=env)
+    assert dry.returncode == 0, dry.stderr
+    assert re.search(r"signin_failures .* 1 ", dry.stdout), dry.stdout
+    assert "1 row(s) would purge" in dry.stdout
+    assert await present(container, period, [old, young]) == [True, True]
+    done = await asyncio.to_thread(parlour, "privacy", "purge", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "1 row(s) purged." in done.stdout
+    assert await present(container, period, [old, young]) == [False, True]
+    lines = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    logged = {r["table"]: r for r in lines if r.get("event") == "retention.purged"}
+    assert set(logged) == {p.name for p in PERIODS}
+    assert logged["signin_failures"]["rows"] == 1 and logged["events"]["rows"] == 0
+
+
+async def test_a_period_that_clears_keeps_the_row_and_empties_its_columns(
+    container: Container, clock: FixedClock, app: FastAPI
+) -> None:
+    """``Purge.CLEAR``, on a table made for the test: the values go, the row stays."""
+    owner = await instance_owner(app, container)
+    metadata = MetaData()
+    cleared = Retention("the note was written", days=10, column="written_at", purge=Purge.CLEAR)
+    notes = Table(
+        "retention_probe",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("owner_id", String(32), info=personal("user.unique_id", "provide_service",
+                                                      retention=cleared)),
+        Column("note", String(40), info=personal("user.name", "provide_service",
+                                                  retention=cleared)),
+        Column("written_at", UTCDateTime()),
+        info=subject_table("user", "owner_id"),
+    )  # fmt: skip
+    async with container.db.engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    try:
+        old = clock.now() - timedelta(days=11)
+        async with container.db.engine.begin() as conn:
+            await conn.execute(
+                notes.insert(),
+                [
+                    {"id": 1, "owner_id": "someone", "note": "old", "written_at": old},
+                    {"id": 2, "owner_id": owner.id, "note": "held", "written_at": old},
+                    {"id": 3, "owner_id": "someone", "note": "young", "written_at": clock.now()},
+                ],
+            )
+        await place_hold(owner, owner.id)
+        service = RetentionService(container.db, clock, JobRunner(container.db, clock), metadata)
+        for _ in range(2):
+            (report,) = await service.purge()
+            async with container.db.engine.connect() as conn:
+                rows = (await conn.execute(select(notes.c.note).order_by(notes.c.id))).all()
+            assert [r.note for r in rows] == [None, "held", "young"]
+        assert report.action == "clear" and report.rows == 0 and report.held == 1
+    finally:
+        async with container.db.engine.begin() as conn:
+            await conn.run_sync(metadata.drop_all)
