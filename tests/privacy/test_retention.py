@@ -224,6 +224,21 @@ async def test_a_dry_run_counts_and_changes_nothing(
     assert await present(container, period, keys) == [False, True, False, True]
 
 
+async def test_a_purge_larger_than_a_batch_takes_several_and_stops(
+    app: FastAPI, container: Container, clock: FixedClock
+) -> None:
+    owner = await instance_owner(app, container)
+    period = next(p for p in PERIODS if p.name == "events")
+    old, young = old_and_young(clock.now(), period)
+    keys = await seed_rows(container, owner, "events", [old] * 5 + [young])
+    service = RetentionService(
+        container.db, clock, JobRunner(container.db, clock), Base.metadata, batch=2
+    )
+    done = {r.table: r.rows for r in await service.purge()}
+    assert done["events"] == 5
+    assert await present(container, period, keys) == [False] * 5 + [True]
+
+
 HELD_TABLES = ("events", "message_usage", "calls", "call_participants", "mail_outbox")
 
 

@@ -1,10 +1,10 @@
 """The retention purge (P-RET-1, P-RET-2): what the data map says has expired is deleted.
 
 Each period of the data map (see retention_map.py) is enforced table by table, children
-first, in batches of at most ``BATCH`` rows, each its own short transaction: a statement picks
-the next batch by primary key (keyset, so rows skipped once are not read again) and deletes it
-(or, for a period declared ``Purge.CLEAR``, sets its columns to NULL). Rows about a person under
-an active legal hold are skipped, and so is a row that a purged child table still points at.
+first, in batches of at most ``BATCH`` rows, each its own short transaction: one statement
+picks up to that many expired rows by primary key and deletes them (or, for a period declared
+``Purge.CLEAR``, sets its columns to NULL). Rows about a person under an active legal hold are
+skipped, and so is a row that a purged child table still points at.
 Running it again finds nothing more to do. Each table's outcome is logged as one line with
 counts only, and returned, for the job and for ``parlour privacy purge``.
 """
@@ -113,29 +113,29 @@ class RetentionService:
         return int(found or 0)
 
     async def _apply(self, period: Period, where: ColumnElement[bool]) -> int:
-        total, last = 0, None
+        """Batch after batch until one comes back short. Every row picked is acted on and then
+        no longer matches (it is gone, or its columns are empty), so this ends; no ordering is
+        needed, which lets both engines find the rows through the anchor's index."""
+        total = 0
         while True:
-            done = await self._apply_batch(period, where, last)
-            total += len(done)
-            if len(done) < self._batch:
+            done = await self._apply_batch(period, where)
+            total += done
+            if done < self._batch:
                 return total
-            last = max(done)
 
-    async def _apply_batch(
-        self, period: Period, where: ColumnElement[bool], after: Any
-    ) -> list[Any]:
+    async def _apply_batch(self, period: Period, where: ColumnElement[bool]) -> int:
         key = period.key
-        pick = select(key).where(where)
-        if after is not None:
-            pick = pick.where(key > after)
-        batch = key.in_(pick.order_by(key).limit(self._batch))
+        batch = key.in_(select(key).where(where).limit(self._batch))
         if period.retention.purge == Purge.CLEAR:
             nulls = {c.name: None for c in period.columns}
             statement: Any = update(period.table).where(batch).values(nulls)
         else:
             statement = delete(period.table).where(batch)
         async with self._db.transaction() as uow:
-            result = await uow.session.execute(statement.returning(key))
-            done = list(result.scalars())
+            if self._db.engine.dialect.name == "sqlite":
+                await uow.serialize_writes()  # one writer anyway: wait in line, not in retries
+            result = await uow.session.execute(
+                statement.execution_options(synchronize_session=False)
+            )
             await uow.commit()
-        return done
+        return int(result.rowcount)  # type: ignore[attr-defined]
