@@ -36,7 +36,7 @@ from parlour.features.privacy.retention import EVERY, PURGE, RetentionService
 from parlour.features.privacy.retention_map import Period, periods
 from parlour.features.requests.models import PrivacyRequest
 from parlour.jobs.models import Job
-from parlour.jobs.runner import JobRunner
+from parlour.jobs.runner import FAILED, JobContext, JobRunner
 from parlour.mail.models import OutboxMail
 from parlour.settings import Settings
 from tests.support.server import parlour, parlour_env
@@ -146,13 +146,6 @@ class Seed:
         return await self._add(
             OutboxMail, id=new_id(), to_addr=self.email, subject="Hello", body="Text",
             status="kept", attempts=0, next_attempt_at=at, created_at=at,
-        )  # fmt: skip
-
-    async def jobs(self, at: datetime) -> Any:
-        return await self._add(
-            Job, id=new_id(), name="test.finished", subject_id=self.user, params="{}",
-            state="failed", attempts=1, max_attempts=1, run_after=at, created_at=at,
-            finished_at=at,
         )  # fmt: skip
 
 
@@ -418,3 +411,26 @@ async def test_a_period_that_clears_keeps_the_row_and_empties_its_columns(
     finally:
         async with container.db.engine.begin() as conn:
             await conn.run_sync(metadata.drop_all)
+
+
+async def test_a_job_that_finally_fails_forgets_whose_it_was_and_its_arguments(
+    app: FastAPI, container: Container
+) -> None:
+    """Jobs are left to the runner (a finished row marks keyed work as done once): what it
+    keeps of a person goes when the job ends, whether it succeeded or gave up."""
+    owner = await instance_owner(app, container)
+
+    async def broken(ctx: JobContext, params: dict[str, Any]) -> None:
+        raise RuntimeError("never works")
+
+    container.jobs.register("test.broken", broken, max_attempts=1)
+    async with container.db.transaction() as uow:
+        job_id = await container.jobs.enqueue_txn(
+            uow, "test.broken", {"user_id": owner.id}, subject_id=owner.id
+        )
+        await uow.commit()
+    assert await container.jobs.run_due() == 1
+    async with container.db.transaction() as uow:
+        job = await uow.session.get(Job, job_id)
+    assert job is not None and job.state == FAILED
+    assert (job.params, job.subject_id) == ("{}", None)

@@ -23,7 +23,6 @@ INDEXES = (
     ("auth_sessions", "expires_at"),
     ("mail_outbox", "created_at"),
     ("consent_ledger", "recorded_at"),
-    ("jobs", "finished_at"),
 )
 
 
