@@ -39,6 +39,7 @@ from parlour.jobs.models import Job
 from parlour.jobs.runner import FAILED, JobContext, JobRunner
 from parlour.mail.models import OutboxMail
 from parlour.settings import Settings
+from tests.privacy.test_canary import database_bytes, found_in
 from tests.support.server import parlour, parlour_env
 from tests.support.world import Person, instance_owner, member
 
@@ -434,3 +435,29 @@ async def test_a_job_that_finally_fails_forgets_whose_it_was_and_its_arguments(
         job = await uow.session.get(Job, job_id)
     assert job is not None and job.state == FAILED
     assert (job.params, job.subject_id) == ("{}", None)
+
+
+@pytest.mark.promise("P-RET-2")
+async def test_purged_values_leave_the_database_files(
+    app: FastAPI, container: Container, clock: FixedClock, settings: Settings
+) -> None:
+    """A marker in expired rows is gone from the database's bytes (SQLite: the file and its
+    log after the purge's checkpoint); the same marker in rows still kept is there."""
+    owner = await instance_owner(app, container)
+    old = clock.now() - timedelta(days=401)
+    gone, kept = f"expired-{new_id()}", f"kept-{new_id()}"
+    async with container.db.transaction() as uow:
+        seed = Seed(uow.session, owner.org_id, owner.id, owner.email)
+        for marker, at in ((gone, old), (kept, clock.now())):
+            await seed._add(Event, user_id=owner.id, type="test.event", data=marker, created_at=at)
+            guest = await uow.session.get(Guest, await seed.call_guests(at))
+            assert guest is not None
+            guest.display_name = marker
+            await seed._add(
+                OutboxMail, id=new_id(), to_addr=owner.email, subject=marker, body=marker,
+                status="kept", attempts=0, next_attempt_at=at, created_at=at,
+            )  # fmt: skip
+        await uow.commit()
+    assert found_in({gone, kept}, await database_bytes(container, settings)) == {gone, kept}
+    await container.retention.purge()
+    assert found_in({gone, kept}, await database_bytes(container, settings)) == {kept}

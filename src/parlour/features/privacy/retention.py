@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import MetaData, and_, delete, func, not_, select, update
+from sqlalchemy import MetaData, and_, delete, func, not_, select, text, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from parlour.core.clock import Clock
@@ -81,6 +81,8 @@ class RetentionService:
             report.append(done)
             if not dry_run:
                 log.info("retention purge", extra=done.as_log())
+        if not dry_run:
+            await self._compact({r.table for r in report if r.rows})
         return report
 
     async def _job(self, ctx: JobContext, params: dict[str, Any]) -> None:
@@ -139,3 +141,17 @@ class RetentionService:
             )
             await uow.commit()
         return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def _compact(self, touched: set[str]) -> None:
+        """As after an erasure (P-RET-2): the deleted rows' bytes leave the database files.
+        SQLite zeroes freed cells (secure_delete) and the log is checkpointed and truncated;
+        PostgreSQL vacuums the tables now rather than at autovacuum's pace."""
+        if not touched:
+            return
+        async with self._db.engine.connect() as conn:
+            if self._db.engine.dialect.name == "sqlite":
+                await conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+                return
+            auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            for name in sorted(touched):
+                await auto.execute(text(f'VACUUM "{name}"'))
