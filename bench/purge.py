@@ -4,7 +4,8 @@ A fresh database gets, in bulk (one INSERT … SELECT over a generated series), 
 stream events older than their 30-day window, plus ``--held`` old events of a person under a
 legal hold and ``--young`` events still inside the window. Then the retention service's
 ``purge()`` runs, as the hourly job does (keyset batches of 5,000 rows, each its own
-transaction, the hold checked on every row), and its rows/s are reported. Baselines of the same
+transaction, the hold checked on every row, then the checkpoint or vacuum that follows a run),
+and its rows/s are reported. Baselines of the same
 run: the seed's insert rate, and one plain ``DELETE`` of the same number of expired rows in a
 single statement and transaction (re-seeded first). The held and young rows must survive.
 
