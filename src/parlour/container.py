@@ -154,7 +154,7 @@ async def build_container(settings: Settings, clock: Clock | None = None) -> Con
         audit=audit,
         requests=RequestService(db, clock, mailer, jobs, audit, settings, secret_key),
         children=ChildService(db, clock, erasure, audit),
-        retention=RetentionService(db, clock, jobs, Base.metadata),
+        retention=RetentionService(db, clock, jobs, Base.metadata, audit),
     )
 
 

@@ -23,6 +23,8 @@ from parlour.core.clock import Clock
 from parlour.core.datamap import Purge
 from parlour.db.uow import Database
 from parlour.features.accounts.models import User
+from parlour.features.audit.models import AUDIT_LIFE
+from parlour.features.audit.service import AuditLog
 from parlour.features.privacy.models import LegalHold
 from parlour.features.privacy.retention_map import Period, children_remain, held_where, periods
 from parlour.features.privacy.walker import Identity
@@ -52,10 +54,17 @@ class Purged:
 
 class RetentionService:
     def __init__(
-        self, db: Database, clock: Clock, jobs: JobRunner, metadata: MetaData, batch: int = BATCH
+        self,
+        db: Database,
+        clock: Clock,
+        jobs: JobRunner,
+        metadata: MetaData,
+        audit: AuditLog | None = None,
+        batch: int = BATCH,
     ) -> None:
         self._db = db
         self._clock = clock
+        self._audit = audit
         self._periods = periods(metadata)
         self._batch = batch
         jobs.register(PURGE, self._job)
@@ -81,9 +90,21 @@ class RetentionService:
             report.append(done)
             if not dry_run:
                 log.info("retention purge", extra=done.as_log())
+        if self._audit is not None:
+            report.append(await self._purge_audit(now, held, dry_run=dry_run))
         if not dry_run:
             await self._compact({r.table for r in report if r.rows})
         return report
+
+    async def _purge_audit(self, now: datetime, held: list[Identity], *, dry_run: bool) -> Purged:
+        """The audit log declares its own purge (only a prefix of the chain can go)."""
+        assert self._audit is not None  # noqa: S101
+        result = await self._audit.purge_expired(now, [h.user_id for h in held], dry_run=dry_run)
+        days = AUDIT_LIFE.days or 0
+        done = Purged("audit_log", "at", days, "delete", result.deleted, result.held)
+        if not dry_run:
+            log.info("retention purge", extra=done.as_log())
+        return done
 
     async def _job(self, ctx: JobContext, params: dict[str, Any]) -> None:
         await self.purge()

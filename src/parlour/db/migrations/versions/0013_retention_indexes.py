@@ -1,7 +1,8 @@
-"""indexes on the columns the retention purge starts its clocks from
+"""indexes on the columns the retention purge starts its clocks from; the audit checkpoint
 
 The purge picks expired rows by these columns every hour; without an index each run would read
-the whole table to find the few rows that expired since the last one.
+the whole table to find the few rows that expired since the last one. When the audit log's
+oldest entries are purged, audit_checkpoints records where the chain now starts.
 
 Revision ID: 0013
 Revises: 0012
@@ -10,6 +11,7 @@ Create Date: 2026-12-04 15:30:00
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0013"
@@ -29,8 +31,17 @@ INDEXES = (
 def upgrade() -> None:
     for table, column in INDEXES:
         op.create_index(f"ix_{table}_{column}", table, [column])
+    op.create_table(
+        "audit_checkpoints",
+        sa.Column("seq", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("hash", sa.String(length=64), nullable=False),
+        sa.Column("purged_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("mac", sa.String(length=64), nullable=False),
+        sa.PrimaryKeyConstraint("seq", name=op.f("pk_audit_checkpoints")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("audit_checkpoints")
     for table, column in reversed(INDEXES):
         op.drop_index(f"ix_{table}_{column}", table_name=table)
