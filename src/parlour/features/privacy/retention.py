@@ -74,37 +74,24 @@ class RetentionService:
         """Enforces every period once; with ``dry_run``, only counts what would go."""
         now = self._clock.now()
         held = await self._held()
-        report = []
-        for period in self._periods:
-            where, on_hold = self._where(period, now, held)
-            rows = await (self._count(period, where) if dry_run else self._apply(period, where))
-            held_rows = await self._count(period, on_hold) if held else 0
-            done = Purged(
-                period.name,
-                period.anchor_text(),
-                period.days,
-                period.retention.purge.value,
-                rows,
-                held_rows,
-            )
-            report.append(done)
-            if not dry_run:
-                log.info("retention purge", extra=done.as_log())
+        report = [await self._purge_period(p, now, held, dry_run) for p in self._periods]
         if self._audit is not None:
-            report.append(await self._purge_audit(now, held, dry_run=dry_run))
-        if not dry_run:
-            await self._compact({r.table for r in report if r.rows})
+            report.append(await _purge_audit(self._audit, now, held, dry_run))
+        if dry_run:
+            return report
+        for done in report:
+            log.info("retention purge", extra=done.as_log())
+        await self._compact({r.table for r in report if r.rows})
         return report
 
-    async def _purge_audit(self, now: datetime, held: list[Identity], *, dry_run: bool) -> Purged:
-        """The audit log declares its own purge (only a prefix of the chain can go)."""
-        assert self._audit is not None  # noqa: S101
-        result = await self._audit.purge_expired(now, [h.user_id for h in held], dry_run=dry_run)
-        days = AUDIT_LIFE.days or 0
-        done = Purged("audit_log", "at", days, "delete", result.deleted, result.held)
-        if not dry_run:
-            log.info("retention purge", extra=done.as_log())
-        return done
+    async def _purge_period(
+        self, period: Period, now: datetime, held: list[Identity], dry_run: bool
+    ) -> Purged:
+        where, on_hold = self._where(period, now, held)
+        rows = await (self._count(period, where) if dry_run else self._apply(period, where))
+        kept = await self._count(period, on_hold) if held else 0
+        action = period.retention.purge.value
+        return Purged(period.name, period.anchor_text(), period.days, action, rows, kept)
 
     async def _job(self, ctx: JobContext, params: dict[str, Any]) -> None:
         await self.purge()
@@ -176,3 +163,12 @@ class RetentionService:
             auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
             for name in sorted(touched):
                 await auto.execute(text(f'VACUUM "{name}"'))
+
+
+async def _purge_audit(
+    audit: AuditLog, now: datetime, held: list[Identity], dry_run: bool
+) -> Purged:
+    """The audit log declares its own purge: only a prefix of its chain can go."""
+    result = await audit.purge_expired(now, [h.user_id for h in held], dry_run=dry_run)
+    days = AUDIT_LIFE.days or 0
+    return Purged("audit_log", "at", days, "delete", result.deleted, result.held)
