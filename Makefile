@@ -108,6 +108,11 @@ bench-export: $(TEST_STAMP) ## Export of a user with 100,000 messages vs 1,000: 
 	$(BIN)/python -m bench.export_heavy --backend sqlite $(BENCH_ARGS)
 	$(BIN)/python -m bench.export_heavy --backend postgres $(BENCH_ARGS)
 
+.PHONY: bench-purge
+bench-purge: $(TEST_STAMP) ## Retention purge of 1,000,000 expired rows vs a plain DELETE, SQLite then PostgreSQL (BENCH_ARGS=...)
+	$(BIN)/python -m bench.purge --backend sqlite $(BENCH_ARGS)
+	$(BIN)/python -m bench.purge --backend postgres $(BENCH_ARGS)
+
 bench-calls: $(TEST_STAMP) chromium ## Call set-up time in Chromium and signalling frames/s (BENCH_ARGS=...)
 	$(BIN)/python -m bench.call_setup $(BENCH_ARGS)
 

@@ -330,6 +330,38 @@ def datamap(
     (out if out.is_terminal else Console(width=200)).print(table)
 
 
+@privacy_app.command("purge")
+def purge(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only count what has expired; change nothing.")
+    ] = False,
+) -> None:
+    """Delete what the data map's retention periods say has expired (the hourly job, now)."""
+    from parlour.logs import configure_logging
+
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_json)  # one line per table: the record
+
+    async def work(c: Any) -> Any:
+        return await c.retention.purge(dry_run=dry_run)
+
+    report = _container_call(work)
+    verb = "would purge" if dry_run else "purged"
+    table = Table(title=f"Retention ({'dry run' if dry_run else 'done'})")
+    for heading in ("table", "kept after", "action", verb, "kept by a hold"):
+        table.add_column(heading)
+    for row in report:
+        table.add_row(
+            row.table,
+            f"{row.days} days after {row.anchor}",
+            row.action,
+            str(row.rows),
+            str(row.held),
+        )
+    (out if out.is_terminal else Console(width=200)).print(table)
+    out.print(f"{sum(r.rows for r in report)} row(s) {verb}.")
+
+
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Check every entry of the audit log's hash chain; exit 1 naming the first bad entry."""

@@ -33,6 +33,7 @@ from parlour.features.privacy.export import ExportService
 from parlour.features.privacy.holds import HoldService
 from parlour.features.privacy.notices import PolicyService
 from parlour.features.privacy.policy import PolicyBook
+from parlour.features.privacy.retention import RetentionService
 from parlour.features.requests.service import RequestService
 from parlour.jobs.runner import JobRunner, JobSettings
 from parlour.mail.service import Mailer, make_mailer
@@ -75,6 +76,7 @@ class Container:
     audit: AuditLog
     requests: RequestService
     children: ChildService
+    retention: RetentionService
 
     async def start(self) -> None:
         """Background work that runs while the app serves."""
@@ -152,6 +154,7 @@ async def build_container(settings: Settings, clock: Clock | None = None) -> Con
         audit=audit,
         requests=RequestService(db, clock, mailer, jobs, audit, settings, secret_key),
         children=ChildService(db, clock, erasure, audit),
+        retention=RetentionService(db, clock, jobs, Base.metadata, audit),
     )
 
 

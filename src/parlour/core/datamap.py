@@ -110,12 +110,40 @@ class Erasure(StrEnum):
     KEEP = "keep"  # kept for the stated legal reason until its retention ends
 
 
+class Purge(StrEnum):
+    """What the retention job does to a row once its period is over."""
+
+    DELETE = "delete"  # the row goes
+    CLEAR = "clear"  # the row stays; the period's columns are set to NULL
+
+
 @dataclass(frozen=True)
 class Retention:
-    """How long a value is kept: a period after an anchor event, or while the anchor lasts."""
+    """How long a value is kept: a period after an anchor event, or while the anchor lasts.
+
+    A timed period (``days`` given) is enforced by the retention job, which needs to know when
+    the clock starts: ``column`` names the row's column holding that moment, a tuple of
+    columns of which the first that is set counts, or a dotted foreign-key path to a column of
+    the row it belongs to (``"call_id.ended_at"``: when the call ended). ``purge`` says what
+    happens then. ``elsewhere`` instead names the mechanism that enforces the period (the
+    export expiry, erasure), so the retention job leaves it alone.
+    """
 
     anchor: str
     days: int | None = None
+    column: str | tuple[str, ...] | None = None
+    purge: Purge = Purge.DELETE
+    elsewhere: str | None = None
+
+    @property
+    def anchors(self) -> tuple[str, ...]:
+        if self.column is None:
+            return ()
+        return (self.column,) if isinstance(self.column, str) else self.column
+
+    @property
+    def timed(self) -> bool:
+        return self.days is not None
 
     def describe(self) -> str:
         if self.days is None:
@@ -126,6 +154,7 @@ class Retention:
 
 
 ACCOUNT_LIFETIME = Retention("the account exists")
+UNTIL_ERASED = Retention("the account is erased", days=0, elsewhere="account erasure")
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,13 @@ from sqlalchemy.orm import Mapped, mapped_column
 from parlour.core.datamap import Retention, not_personal, personal, subject_table
 from parlour.db.base import Base, id_column
 
-JOB_LIFE = Retention("the job finishes", days=0)
+# Not deleted by the retention purge: a finished job's row is also the mark that keyed work
+# (a policy announcement) was done once, so the runner clears these values instead.
+JOB_LIFE = Retention(
+    "the job finishes",
+    days=0,
+    elsewhere="the job runner, which clears them when a job is done or finally fails",
+)
 
 
 class Job(Base):

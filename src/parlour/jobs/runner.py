@@ -288,8 +288,8 @@ class JobRunner:
             "lease_owner": None,
             "lease_expires_at": None,
         }
-        if final:
-            values |= {"state": FAILED, "finished_at": now}
+        if final:  # given up: like a job done, it forgets whose it was and its arguments
+            values |= {"state": FAILED, "finished_at": now, "params": "{}", "subject_id": None}
         else:
             values |= {
                 "state": QUEUED,

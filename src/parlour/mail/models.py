@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from parlour.core.datamap import Retention, not_personal, personal, subject_table
 from parlour.db.base import Base, id_column
 
-OUTBOX_RETENTION = Retention("the mail was written", days=7)
+OUTBOX_RETENTION = Retention("the mail was written", days=7, column="created_at")
 
 
 class OutboxMail(Base):
@@ -70,4 +70,6 @@ class OutboxMail(Base):
         info=not_personal("when delivery is next tried")
     )
     sent_at: Mapped[datetime | None] = mapped_column(info=not_personal("when SMTP accepted it"))
-    created_at: Mapped[datetime] = mapped_column(info=not_personal("when it was written"))
+    created_at: Mapped[datetime] = mapped_column(
+        index=True, info=not_personal("when it was written")
+    )

@@ -8,6 +8,7 @@ from sqlalchemy import ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from parlour.core.datamap import (
+    UNTIL_ERASED,
     Erasure,
     Retention,
     not_personal,
@@ -16,8 +17,9 @@ from parlour.core.datamap import (
 )
 from parlour.db.base import Base, id_column
 
-SESSION_RETENTION = Retention("the session ends", days=0)
-SECURITY_WINDOW = Retention("the sign-in attempt", days=1)
+SESSION_RETENTION = Retention("the session ends", days=0, column="expires_at")
+SECURITY_WINDOW = Retention("the sign-in attempt", days=1, column="window_start")
+RESET_WINDOW = Retention("the sign-in attempt", days=1, column="created_at")
 PROFILE = ("provide_service", "organisation_admin")
 # An account's status: closed when its erasure is asked for, erased once done (the tombstone).
 CLOSED = "closed"
@@ -134,7 +136,9 @@ class AuthSession(Base):
     last_seen_at: Mapped[datetime] = mapped_column(
         info=personal("user.account.metadata", "account_security", retention=SESSION_RETENTION)
     )
-    expires_at: Mapped[datetime] = mapped_column(info=not_personal("fixed lifetime end"))
+    expires_at: Mapped[datetime] = mapped_column(
+        index=True, info=not_personal("fixed lifetime end")
+    )
     reauth_at: Mapped[datetime | None] = mapped_column(
         info=personal("user.account.metadata", "account_security", retention=SESSION_RETENTION)
     )
@@ -154,17 +158,17 @@ class PasswordReset(Base):
     user_id: Mapped[str] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"),
         index=True,
-        info=personal("user.unique_id", "account_security", retention=SECURITY_WINDOW),
+        info=personal("user.unique_id", "account_security", retention=RESET_WINDOW),
     )
     token_digest: Mapped[str] = mapped_column(
         String(64), unique=True, info=not_personal("digest of the single-use reset secret")
     )
     created_at: Mapped[datetime] = mapped_column(
-        info=personal("user.account.metadata", "account_security", retention=SECURITY_WINDOW)
+        info=personal("user.account.metadata", "account_security", retention=RESET_WINDOW)
     )
     expires_at: Mapped[datetime] = mapped_column(info=not_personal("end of the link's life"))
     used_at: Mapped[datetime | None] = mapped_column(
-        info=personal("user.account.metadata", "account_security", retention=SECURITY_WINDOW)
+        info=personal("user.account.metadata", "account_security", retention=RESET_WINDOW)
     )
 
 
@@ -201,7 +205,7 @@ class PolicyAcceptance(Base):
         info=personal(
             "user.unique_id",
             "legal_compliance",
-            retention=Retention("the account is erased", days=0),
+            retention=UNTIL_ERASED,
         ),
     )
     policy_version: Mapped[str] = mapped_column(

@@ -70,11 +70,25 @@ def link(key: bytes, prev_hash: str, row: Row) -> str:
     return hmac.new(key, prev_hash.encode() + b"\n" + row.canonical(), hashlib.sha256).hexdigest()
 
 
+def checkpoint_mac(key: bytes, seq: int, hash_: str) -> str:
+    """Seals where a purged chain starts: the last purged entry's position and hash."""
+    return hmac.new(key, f"checkpoint\n{seq}\n{hash_}".encode(), hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class Start:
+    """The entry before the first one kept: the genesis, or the last one purged."""
+
+    seq: int = 0
+    hash: str = GENESIS
+
+
 class Verifier:
     """Fed the rows in order of ``seq``; remembers the first break."""
 
-    def __init__(self, key: bytes) -> None:
+    def __init__(self, key: bytes, start: Start | None = None) -> None:
         self._key = key
+        self._start = start or Start()
         self._last: Row | None = None
         self.checked = 0
         self.broken: Break | None = None
@@ -87,11 +101,12 @@ class Verifier:
             self.checked += 1
 
     def _check(self, row: Row) -> Break | None:
-        last = self._last
-        if last is None and row.seq != 1:
-            return Break(row.seq, f"entries 1 to {row.seq - 1} are missing")
-        if last is None and row.prev_hash != GENESIS:
-            return Break(row.seq, "the first entry does not start the chain")
+        last, start = self._last, self._start
+        if last is None and row.seq != start.seq + 1:
+            return Break(row.seq, f"entries {start.seq + 1} to {row.seq - 1} are missing")
+        if last is None and row.prev_hash != start.hash:
+            where = "start the chain" if start.seq == 0 else "follow the last purged entry"
+            return Break(row.seq, f"the first entry does not {where}")
         if last is not None and row.seq != last.seq + 1:
             return Break(row.seq, f"entries {last.seq + 1} to {row.seq - 1} are missing")
         if last is not None and row.prev_hash != last.hash:
@@ -102,4 +117,4 @@ class Verifier:
 
     @property
     def head(self) -> str:
-        return self._last.hash if self._last is not None else GENESIS
+        return self._last.hash if self._last is not None else self._start.hash

@@ -11,7 +11,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 from parlour.core.datamap import Erasure, Retention, not_personal, personal, subject_table
 from parlour.db.base import Base
 
-AUDIT_LIFE = Retention("the entry is written", days=3 * 365)
+AUDIT_LIFE = Retention(
+    "the entry is written",
+    days=3 * 365,
+    elsewhere="the audit log's own purge, oldest first, which keeps the chain verifiable",
+)
 
 
 def _kept(category: str, description: str, subject: str = "user") -> dict[str, Any]:
@@ -83,3 +87,27 @@ class AuditEntry(Base):
         String(64), info=not_personal("the previous entry's hash")
     )
     hash: Mapped[str] = mapped_column(String(64), info=not_personal("this entry's chained hash"))
+
+
+class AuditCheckpoint(Base):
+    """Where the chain starts once its oldest entries were purged: the last purged entry.
+
+    ``mac`` is keyed like the chain, so a checkpoint cannot be moved to hide a removed prefix.
+    One row, replaced by each purge.
+    """
+
+    __tablename__ = "audit_checkpoints"
+
+    seq: Mapped[int] = mapped_column(
+        BigInteger,
+        primary_key=True,
+        autoincrement=False,
+        info=not_personal("position of the last purged entry"),
+    )
+    hash: Mapped[str] = mapped_column(
+        String(64), info=not_personal("that entry's chained hash, which the next one follows")
+    )
+    purged_at: Mapped[datetime] = mapped_column(info=not_personal("when the purge ran"))
+    mac: Mapped[str] = mapped_column(
+        String(64), info=not_personal("keyed digest of seq and hash, so it cannot be forged")
+    )

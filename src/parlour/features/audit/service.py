@@ -7,21 +7,34 @@ serialised (``serialize_writes``) and ``seq`` is the primary key, so the chain c
 
 from __future__ import annotations
 
+import hmac
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select
+from sqlalchemy import and_, delete, false, func, insert, or_, select
+from sqlalchemy.sql.elements import ColumnElement
 
 from parlour.core.clock import Clock
 from parlour.core.errors import invalid, not_found
 from parlour.db.uow import Database, UnitOfWork
 from parlour.features.accounts.actor import Actor
-from parlour.features.audit.chain import GENESIS, Break, Row, Verifier, chain_key, link
-from parlour.features.audit.models import AuditEntry
+from parlour.features.audit.chain import (
+    GENESIS,
+    Break,
+    Row,
+    Start,
+    Verifier,
+    chain_key,
+    checkpoint_mac,
+    link,
+)
+from parlour.features.audit.models import AUDIT_LIFE, AuditCheckpoint, AuditEntry
 
 PAGE = 50
 VERIFY_BATCH = 1000
+PURGE_BATCH = 5000
 
 
 @dataclass(frozen=True)
@@ -148,9 +161,15 @@ class AuditLog:
 
     async def verify(self) -> Verified:
         """Walks the whole chain in batches; stops reading at the first break."""
-        verifier = Verifier(self._key)
-        after = 0
         async with self._db.transaction() as uow:
+            mark = await uow.session.scalar(select(AuditCheckpoint))
+            if mark is not None and not hmac.compare_digest(
+                mark.mac, checkpoint_mac(self._key, mark.seq, mark.hash)
+            ):
+                return Verified(0, GENESIS, Break(mark.seq, "the purge checkpoint was changed"))
+            start = Start(mark.seq, mark.hash) if mark is not None else None
+            verifier = Verifier(self._key, start)
+            after = 0
             while verifier.broken is None:
                 batch = list(
                     await uow.session.scalars(
@@ -165,6 +184,102 @@ class AuditLog:
                 verifier.feed(as_row(e) for e in batch)
                 after = batch[-1].seq
         return Verified(verifier.checked, verifier.head, verifier.broken)
+
+    # -- retention ------------------------------------------------------------------------
+
+    async def purge_expired(
+        self, now: datetime, held: Collection[str], *, dry_run: bool = False
+    ) -> Purge:
+        """Deletes entries past their retention, oldest first, and records the last one
+        deleted as the chain's new start, in the same transaction: ``verify`` still holds.
+
+        Only a prefix can go: the first entry still within its period, or about a person
+        under a legal hold, stops it; the newest entry always stays (the next entry follows
+        it). Safe to run any number of times.
+        """
+        cutoff = now - timedelta(days=AUDIT_LIFE.days or 0)
+        gone = await (
+            self._count_expired(cutoff, held)
+            if dry_run
+            else self._delete_expired(cutoff, held, now)
+        )
+        async with self._db.transaction() as uow:
+            kept = await uow.session.scalar(
+                select(func.count())
+                .select_from(AuditEntry)
+                .where(AuditEntry.at < cutoff, _about(held))
+            )
+        return Purge(gone, int(kept or 0))
+
+    async def _count_expired(self, cutoff: datetime, held: Collection[str]) -> int:
+        async with self._db.transaction() as uow:
+            end = await _prefix_end_txn(uow, cutoff, held)
+            if end is None:
+                return 0
+            query = select(func.count()).select_from(AuditEntry).where(AuditEntry.seq < end)
+            return int(await uow.session.scalar(query) or 0)
+
+    async def _delete_expired(self, cutoff: datetime, held: Collection[str], now: datetime) -> int:
+        gone = 0
+        while True:
+            async with self._db.transaction() as uow:
+                await uow.serialize_writes()
+                done = await self._purge_batch_txn(uow, cutoff, held, now)
+                await uow.commit()
+            gone += done
+            if done < PURGE_BATCH:
+                return gone
+
+    async def _purge_batch_txn(
+        self, uow: UnitOfWork, cutoff: datetime, held: Collection[str], now: datetime
+    ) -> int:
+        s = uow.session
+        end = await _prefix_end_txn(uow, cutoff, held)
+        if end is None:
+            return 0
+        rows = (
+            await s.execute(
+                select(AuditEntry.seq, AuditEntry.hash)
+                .where(AuditEntry.seq < end)
+                .order_by(AuditEntry.seq)
+                .limit(PURGE_BATCH)
+            )
+        ).all()
+        if not rows:
+            return 0
+        last = rows[-1]
+        await s.execute(delete(AuditEntry).where(AuditEntry.seq <= last.seq))
+        await s.execute(delete(AuditCheckpoint))
+        mac = checkpoint_mac(self._key, last.seq, last.hash)
+        s.add(AuditCheckpoint(seq=last.seq, hash=last.hash, purged_at=now, mac=mac))
+        return len(rows)
+
+
+@dataclass(frozen=True)
+class Purge:
+    """What a purge of the log did: entries deleted, and expired ones a hold keeps."""
+
+    deleted: int
+    held: int
+
+
+async def _prefix_end_txn(uow: UnitOfWork, cutoff: datetime, held: Collection[str]) -> int | None:
+    """The first entry that must stay: still within its period, about a held person, or the
+    newest. Everything before it may go."""
+    s = uow.session
+    newest = await s.scalar(select(func.max(AuditEntry.seq)))
+    stop = await s.scalar(
+        select(func.min(AuditEntry.seq)).where(or_(AuditEntry.at >= cutoff, _about(held)))
+    )
+    if newest is None:
+        return None
+    return int(newest if stop is None else min(newest, stop))
+
+
+def _about(held: Collection[str]) -> ColumnElement[bool]:
+    if not held:
+        return false()
+    return and_(AuditEntry.subject_user_id.is_not(None), AuditEntry.subject_user_id.in_(held))
 
 
 def _values(row: Row, prev_hash: str, hash_: str) -> dict[str, object]:

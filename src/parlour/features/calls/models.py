@@ -13,18 +13,27 @@ from parlour.db.base import Base, id_column
 
 SeqId = BigInteger().with_variant(Integer(), "sqlite")
 
-CALL_RECORD = Retention("the call ended", days=400)
-QUALITY = Retention("the call ended", days=90)
-GUEST = Retention("the call ended", days=400)  # the guest goes with the call record
+CALL_RECORD = Retention("the call ended", days=400, column="ended_at")
+# A call's legs, quality reports and guest passes are timed by the call they belong to.
+CALL_LEG = Retention("the call ended", days=400, column="call_id.ended_at")
+QUALITY = Retention("the call ended", days=90, column="call_id.ended_at")
+GUEST = Retention("the call ended", days=400, column="call_id.ended_at")  # goes with the call
 RECORD_PURPOSES = ("provide_service", "organisation_admin")
 
 
 def _record(
-    category: str, description: str = "", erasure: Erasure = Erasure.DELETE
+    category: str,
+    description: str = "",
+    erasure: Erasure = Erasure.DELETE,
+    retention: Retention = CALL_RECORD,
 ) -> dict[str, Any]:
     return personal(
-        category, *RECORD_PURPOSES, retention=CALL_RECORD, erasure=erasure, description=description
+        category, *RECORD_PURPOSES, retention=retention, erasure=erasure, description=description
     )
+
+
+def _leg(category: str, description: str = "", erasure: Erasure = Erasure.DELETE) -> dict[str, Any]:
+    return _record(category, description, erasure, CALL_LEG)
 
 
 class Call(Base):
@@ -108,7 +117,7 @@ class Participant(Base):
     )
     user_id: Mapped[str | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"),
-        info=_record("user.unique_id", "the member (empty for a guest)", Erasure.PSEUDONYMISE),
+        info=_leg("user.unique_id", "the member (empty for a guest)", Erasure.PSEUDONYMISE),
     )
     guest_id: Mapped[str | None] = mapped_column(
         ForeignKey("call_guests.id", ondelete="SET NULL"),
@@ -117,23 +126,23 @@ class Participant(Base):
     role: Mapped[str] = mapped_column(String(8), info=not_personal("caller, callee or guest"))
     user_name: Mapped[str | None] = mapped_column(
         String(320),
-        info=_record("user.contact.email", "the member's user name (email) at the time"),
+        info=_leg("user.contact.email", "the member's user name (email) at the time"),
     )
     display_name: Mapped[str] = mapped_column(
-        String(120), info=_record("user.name", "the name shown in the call", Erasure.PSEUDONYMISE)
+        String(120), info=_leg("user.name", "the name shown in the call", Erasure.PSEUDONYMISE)
     )
     state: Mapped[str] = mapped_column(String(12), info=not_personal("the leg's state"))
     device_id: Mapped[str | None] = mapped_column(
-        String(40), info=_record("user.device.device_id", "the connection that answered")
+        String(40), info=_leg("user.device.device_id", "the connection that answered")
     )
     joined_at: Mapped[datetime | None] = mapped_column(
-        info=_record("user.communications.call_record", "when they joined")
+        info=_leg("user.communications.call_record", "when they joined")
     )
     left_at: Mapped[datetime | None] = mapped_column(
-        info=_record("user.communications.call_record", "when they left")
+        info=_leg("user.communications.call_record", "when they left")
     )
     disconnect: Mapped[str | None] = mapped_column(
-        String(12), info=_record("user.communications.call_record", "how they disconnected")
+        String(12), info=_leg("user.communications.call_record", "how they disconnected")
     )
     last_seen_at: Mapped[datetime | None] = mapped_column(
         info=_record(
@@ -142,28 +151,26 @@ class Participant(Base):
         )
     )
     ip_address: Mapped[str | None] = mapped_column(
-        String(45), info=_record("user.device.ip_address", "address the client called from")
+        String(45), info=_leg("user.device.ip_address", "address the client called from")
     )
     phone_number: Mapped[str | None] = mapped_column(
-        String(40), info=_record("user.contact.phone_number", "number dialled in from")
+        String(40), info=_leg("user.contact.phone_number", "number dialled in from")
     )
     endpoint_type: Mapped[str | None] = mapped_column(
-        String(20), info=_record("user.device", "web, app or phone")
+        String(20), info=_leg("user.device", "web, app or phone")
     )
     endpoint_version: Mapped[str | None] = mapped_column(
-        String(40), info=_record("user.device", "version of the client")
+        String(40), info=_leg("user.device", "version of the client")
     )
     device: Mapped[str | None] = mapped_column(
-        String(60), info=_record("user.device", "kind of device")
+        String(60), info=_leg("user.device", "kind of device")
     )
-    os: Mapped[str | None] = mapped_column(
-        String(60), info=_record("user.device", "operating system")
-    )
+    os: Mapped[str | None] = mapped_column(String(60), info=_leg("user.device", "operating system"))
     browser: Mapped[str | None] = mapped_column(
-        String(60), info=_record("user.device", "browser and version")
+        String(60), info=_leg("user.device", "browser and version")
     )
     language: Mapped[str | None] = mapped_column(
-        String(35), info=_record("user.device", "the client's language")
+        String(35), info=_leg("user.device", "the client's language")
     )
 
 
@@ -215,7 +222,7 @@ class Guest(Base):
     )
     created_by: Mapped[str | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"),
-        info=_record("user.unique_id", "who made the link", Erasure.NULL),
+        info=_record("user.unique_id", "who made the link", Erasure.NULL, GUEST),
     )
     display_name: Mapped[str | None] = mapped_column(
         String(120),

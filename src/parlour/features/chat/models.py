@@ -20,9 +20,9 @@ from parlour.db.base import Base, id_column
 SeqId = BigInteger().with_variant(Integer(), "sqlite")
 
 CONVERSATION = ("provide_service",)
-STREAM_WINDOW = Retention("the event was written", days=30)
+STREAM_WINDOW = Retention("the event was written", days=30, column="created_at")
 MESSAGE_LIFE = Retention("the message is deleted by its sender or its conversation ends")
-USAGE_RETENTION = Retention("the message was sent", days=400)
+USAGE_RETENTION = Retention("the message was sent", days=400, column="created_at")
 
 
 class Conversation(Base):
@@ -236,7 +236,7 @@ class Event(Base):
             description="small facts such as an emoji or a read marker; never message text",
         ),
     )
-    created_at: Mapped[datetime] = mapped_column(info=not_personal("when"))
+    created_at: Mapped[datetime] = mapped_column(index=True, info=not_personal("when"))
 
 
 class Block(Base):
@@ -339,7 +339,8 @@ class MessageUsage(Base):
         ),
     )
     created_at: Mapped[datetime] = mapped_column(
+        index=True,
         info=personal(
             "user.communications.metadata", "organisation_admin", retention=USAGE_RETENTION
-        )
+        ),
     )

@@ -11,12 +11,12 @@ from datetime import datetime
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from parlour.core.datamap import Retention, not_personal, personal, subject_table
+from parlour.core.datamap import UNTIL_ERASED, Retention, not_personal, personal, subject_table
 from parlour.db.base import Base
 
 SeqId = BigInteger().with_variant(Integer(), "sqlite")
-PROOF = Retention("the account is erased", days=0)
-VISITOR_PROOF = Retention("the choice was made", days=365)
+PROOF = UNTIL_ERASED
+VISITOR_PROOF = Retention("the choice was made", days=365, column="recorded_at")
 
 KINDS = ("consent", "restriction", "objection")
 DECISIONS = {
@@ -74,4 +74,6 @@ class ConsentEntry(Base):
     how: Mapped[str] = mapped_column(
         String(16), info=_proof("banner, settings, api, unsubscribe link, or a gpc or dnt signal")
     )
-    recorded_at: Mapped[datetime] = mapped_column(info=_proof("when the decision was made"))
+    recorded_at: Mapped[datetime] = mapped_column(
+        index=True, info=_proof("when the decision was made")
+    )

@@ -10,7 +10,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 from parlour.core.datamap import Erasure, Retention, not_personal, personal, subject_table
 from parlour.db.base import Base, id_column
 
-INVITE_RETENTION = Retention("the invitation is accepted, revoked or expires", days=30)
+INVITE_RETENTION = Retention(
+    "the invitation is accepted, revoked or expires",
+    days=30,
+    column=("accepted_at", "revoked_at", "expires_at"),
+)
 
 
 class Organisation(Base):

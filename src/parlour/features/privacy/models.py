@@ -10,8 +10,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 from parlour.core.datamap import Erasure, Retention, not_personal, personal, subject_table
 from parlour.db.base import Base, id_column
 
-EXPORT_LIFE = Retention("the download link expires", days=0)
-HOLD_LIFE = Retention("the hold is lifted", days=365)
+EXPORT_LIFE = Retention(
+    "the download link expires", days=0, elsewhere="the export expiry job (export.py)"
+)
+HOLD_LIFE = Retention("the hold is lifted", days=365, column="released_at")
 
 
 class Export(Base):

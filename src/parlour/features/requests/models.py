@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from parlour.core.datamap import Erasure, Retention, not_personal, personal, subject_table
 from parlour.db.base import Base, id_column
 
-REQUEST_LIFE = Retention("the request is closed", days=3 * 365)
+REQUEST_LIFE = Retention("the request is closed", days=3 * 365, column="closed_at")
 
 
 def _kept(category: str, description: str, **extra: Any) -> dict[str, Any]:
