@@ -353,13 +353,13 @@ def purge(
     for row in report:
         table.add_row(
             row.table,
-            f"{row.days} days after {row.anchor}",
+            f"{plural(row.days, 'day')} after {row.anchor}",
             row.action,
             str(row.rows),
             str(row.held),
         )
     (out if out.is_terminal else Console(width=200)).print(table)
-    out.print(f"{sum(r.rows for r in report)} row(s) {verb}.")
+    out.print(f"{verb.capitalize()} {plural(sum(r.rows for r in report), 'row')}.")
 
 
 @audit_app.command("verify")

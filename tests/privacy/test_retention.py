@@ -358,11 +358,11 @@ async def test_the_command_reports_per_table_and_a_dry_run_changes_nothing(
     dry = await asyncio.to_thread(parlour, "privacy", "purge", "--dry-run", env=env)
     assert dry.returncode == 0, dry.stderr
     assert re.search(r"signin_failures .* 1 ", dry.stdout), dry.stdout
-    assert "1 row(s) would purge" in dry.stdout
+    assert "Would purge 1 row." in dry.stdout
     assert await present(container, period, [old, young]) == [True, True]
     done = await asyncio.to_thread(parlour, "privacy", "purge", env=env)
     assert done.returncode == 0, done.stderr
-    assert "1 row(s) purged." in done.stdout
+    assert "Purged 1 row." in done.stdout
     assert await present(container, period, [old, young]) == [False, True]
     lines = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
     logged = {r["table"]: r for r in lines if r.get("event") == "retention.purged"}

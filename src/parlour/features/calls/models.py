@@ -145,7 +145,7 @@ class Participant(Base):
         String(12), info=_leg("user.communications.call_record", "how they disconnected")
     )
     last_seen_at: Mapped[datetime | None] = mapped_column(
-        info=_record(
+        info=_leg(
             "user.communications.call_record",
             "when their connection was last known to be there (a leg gone too long is left)",
         )
