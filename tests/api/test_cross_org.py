@@ -78,6 +78,7 @@ BODIES: dict[tuple[str, str], Callable[[dict[str, Any]], dict[str, Any]]] = {
     ("PATCH", "/api/v1/messages/{message_id}"): lambda v: {"body": "edited"},
     ("PUT", "/api/v1/me/contacts/{user_id}"): lambda v: {"nickname": "friend"},
     ("POST", "/api/v1/calls/{call_id}/accept"): lambda v: {"device_id": "b" * 32},
+    ("POST", "/api/v1/calls/{call_id}/device"): lambda v: {"device_id": "b" * 32},
     ("POST", "/api/v1/calls/{call_id}/hangup"): lambda v: {"reason": "hangup"},
     ("POST", "/api/v1/calls/{call_id}/quality"): lambda v: {"jitter_ms": 3.0},
     ("POST", "/api/v1/orgs/{org_id}/holds"): lambda v: {"user_id": v["user_id"], "reason": "x"},

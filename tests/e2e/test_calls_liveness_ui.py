@@ -102,4 +102,9 @@ async def test_someone_still_in_a_call_elsewhere_can_leave_it_from_a_new_page(
         await expect(pb.get_by_role("dialog", name=re.compile("is calling"))).to_be_visible(
             timeout=RING_MS
         )
-        await second.get_by_role("button", name="Hang up").click()
+        # no_wait_after: nothing here navigates, and the checks below say so if it ever does
+        await second.get_by_role("button", name="Hang up").click(no_wait_after=True)
+        await expect(pb.get_by_role("dialog", name=re.compile("is calling"))).to_be_hidden(
+            timeout=RING_MS
+        )
+        assert second.url.endswith(f"/chat/{ab}"), second.url
