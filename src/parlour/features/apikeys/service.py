@@ -49,7 +49,7 @@ def key_state(key: ApiKey, now: datetime) -> str:
 
 
 def scopes_of(key: ApiKey) -> frozenset[Scope]:
-    return frozenset(Scope(s) for s in key.scopes.split())
+    return frozenset(Scope(word) for word in key.scopes.split())
 
 
 def split_token(token: str) -> tuple[str, str] | None:
@@ -122,7 +122,7 @@ class ApiKeyService:
         clean = self._check_new(name, scopes, expires_at)
         now = self._clock.now()
         key_id, secret = new_id(), new_token(32)
-        granted = sorted({str(s) for s in scopes})
+        granted = sorted({str(scope) for scope in scopes})
         async with self._db.transaction() as uow:
             bot = _bot_user(key_id, org_id, clean, now)
             uow.session.add(bot)
