@@ -236,17 +236,10 @@ class ApiKeyService:
                 uow.session, key_id, minute, refused=refused is not None
             )
             if refused is None:
-                await self._touch_txn(uow, key_id, now)
+                await store.touch_txn(uow.session, key_id, now, now - LAST_USED_EVERY)
             if count == 1:
                 await self._audit_minute_txn(uow, key_id, org_id, bot_id, refused)
             await uow.commit()
-
-    async def _touch_txn(self, uow: UnitOfWork, key_id: str, now: datetime) -> None:
-        key = await uow.session.get(ApiKey, key_id)
-        if key is not None and (
-            key.last_used_at is None or now - key.last_used_at >= LAST_USED_EVERY
-        ):
-            key.last_used_at = now
 
     async def _audit_minute_txn(
         self, uow: UnitOfWork, key_id: str, org_id: str, bot_id: str, refused: str | None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -63,4 +63,16 @@ async def usage_of(session: AsyncSession, key_id: str) -> list[ApiKeyUsage]:
 async def prune_usage_txn(session: AsyncSession, key_id: str, before: datetime) -> None:
     await session.execute(
         delete(ApiKeyUsage).where(ApiKeyUsage.key_id == key_id, ApiKeyUsage.minute < before)
+    )
+
+
+async def touch_txn(session: AsyncSession, key_id: str, now: datetime, stale: datetime) -> None:
+    """Sets ``last_used_at`` when it is older than ``stale``: one statement, often no write."""
+    await session.execute(
+        update(ApiKey)
+        .where(
+            ApiKey.id == key_id,
+            or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at <= stale),
+        )
+        .values(last_used_at=now)
     )
