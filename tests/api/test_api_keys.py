@@ -149,6 +149,9 @@ async def test_a_key_is_shown_once_then_used_and_every_use_is_counted_and_audite
     assert actions.count(("api_key.used", "api_key", ["requests"])) == 2
     assert ("api_key.create", "owner", ["messages:read", "messages:write"]) in actions
     assert (await container.audit.verify()).broken is None
+    page = await owner.http.get("/org/privacy/audit")
+    assert "Made an API key" in page.text and "Used its API key" in page.text
+    assert "Ledger sync (bot)" in page.text  # the key's uses are shown under its bot's name
 
 
 @pytest.mark.promise("P-API-2")
