@@ -166,7 +166,7 @@ async def optional_actor(request: Request) -> Actor | None:
 
 async def _record_key_use(request: Request, actor: KeyActor, refused: str | None) -> None:
     await get_container(request).api_keys.record(
-        actor.key_id, actor.org_id, actor.user_id, refused=refused
+        actor.key_id, actor.org_id, actor.user_id, refused, actor.last_used_at
     )
 
 

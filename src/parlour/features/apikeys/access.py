@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from parlour.core.errors import AppError, ErrorCode
 from parlour.features.accounts.actor import Actor
@@ -18,6 +19,7 @@ class KeyActor(Actor):
 
     key_id: str = ""
     scopes: frozenset[Scope] = frozenset()
+    last_used_at: datetime | None = None
 
 
 def is_key(actor: Actor) -> bool:

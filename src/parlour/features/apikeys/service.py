@@ -222,7 +222,12 @@ class ApiKeyService:
         raise AppError(ErrorCode.API_KEY_REVOKED, "This API key was revoked.")
 
     async def record(
-        self, key_id: str, org_id: str, bot_id: str, refused: str | None = None
+        self,
+        key_id: str,
+        org_id: str,
+        bot_id: str,
+        refused: str | None = None,
+        last_used_at: datetime | None = None,
     ) -> None:
         """Counts one request of the key in its minute. The first served request of each
         minute, and the first refused one, also write an audit entry; the counts say the rest.
@@ -235,7 +240,7 @@ class ApiKeyService:
             count = await store.count_use_txn(
                 uow.session, key_id, minute, refused=refused is not None
             )
-            if refused is None:
+            if refused is None and (last_used_at is None or now - last_used_at >= LAST_USED_EVERY):
                 await store.touch_txn(uow.session, key_id, now, now - LAST_USED_EVERY)
             if count == 1:
                 await self._audit_minute_txn(uow, key_id, org_id, bot_id, refused)
@@ -281,4 +286,5 @@ def _actor_of(key: ApiKey, bot: User) -> KeyActor:
         reauth_at=None,
         key_id=key.id,
         scopes=scopes_of(key),
+        last_used_at=key.last_used_at,
     )
