@@ -4,6 +4,8 @@ organisations (P-ADM-3)."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -11,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+import websockets
 from fastapi import FastAPI
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -23,6 +26,7 @@ from parlour.core.errors import AppError, ErrorCode
 from parlour.features.accounts.actor import Client
 from parlour.features.apikeys.models import ApiKey
 from parlour.settings import Settings
+from tests.support.live import serving, stream
 from tests.support.services import missing
 from tests.support.world import (
     PASSWORD,
@@ -419,3 +423,37 @@ async def test_the_keys_page_shows_a_new_key_once_and_revokes(
         f"/org/api-keys/{key.id}/revoke", data={"csrf_token": csrf}, follow_redirects=True
     )
     assert revoked.status_code == 200 and "Revoked" in revoked.text
+
+
+async def _refused_stream(address: str, token: str) -> tuple[dict[str, Any], int]:
+    headers = {"Authorization": f"Bearer {token}"}
+    async with websockets.connect(
+        f"ws://{address}/api/v1/stream", additional_headers=headers
+    ) as ws:
+        frame: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 5)
+    assert closed.value.rcvd is not None
+    return frame, closed.value.rcvd.code
+
+
+@pytest.mark.promise("P-API-2")
+async def test_a_key_listens_to_the_stream_only_with_messages_read(
+    app: FastAPI, owner: Person, clock: FixedClock
+) -> None:
+    reader = await new_key(owner, ["messages:read"])
+    writer = await new_key(owner, ["messages:write"])
+    conversation = await group_with(owner, reader["bot_user_id"], writer["bot_user_id"])
+    async with serving(app) as address:
+        async with stream(address, reader["key"]) as listening:
+            await say(owner, conversation, "Deploy finished")
+            created = await listening.until("message.created")
+            assert created["data"]["message"]["body"] == "Deploy finished"
+        frame, code = await _refused_stream(address, writer["key"])
+        assert frame["code"] == "insufficient_scope" and code == 4403
+        assert "messages:read" in frame["detail"]
+        await owner.http.delete(f"/api/v1/orgs/{owner.org_id}/api-keys/{reader['id']}")
+        frame, code = await _refused_stream(address, reader["key"])
+        assert frame["code"] == "api_key_revoked" and code == 4401
+    usage = await owner.http.get(f"/api/v1/orgs/{owner.org_id}/api-keys/{reader['id']}/usage")
+    assert [(u["requests"], u["refused"]) for u in usage.json()] == [(1, 1)]
