@@ -12,6 +12,8 @@ from parlour.container import build_container
 from parlour.core.clock import Clock
 from parlour.features.accounts.pages import router as accounts_pages_router
 from parlour.features.accounts.routes import router as accounts_router
+from parlour.features.apikeys.pages import router as api_keys_pages_router
+from parlour.features.apikeys.routes import router as api_keys_router
 from parlour.features.audit.pages import router as audit_pages_router
 from parlour.features.audit.routes import router as audit_router
 from parlour.features.calls.guest_pages import router as guest_pages_router
@@ -64,6 +66,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.include_router(privacy_router)
     app.include_router(policy_router)
     app.include_router(audit_router)
+    app.include_router(api_keys_router)
     app.include_router(requests_router)
     app.include_router(requests_pages_router)
     app.include_router(chat_router)
@@ -83,6 +86,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.include_router(handler_pages_router)
     app.include_router(hold_pages_router)
     app.include_router(audit_pages_router)
+    app.include_router(api_keys_pages_router)
 
     @app.get("/health", tags=["operations"])
     async def health() -> dict[str, str]:

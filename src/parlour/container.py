@@ -15,6 +15,8 @@ from parlour.db.uow import Database
 from parlour.features.accounts.profile import ProfileService
 from parlour.features.accounts.service import AccountService
 from parlour.features.analytics.service import AnalyticsService
+from parlour.features.apikeys.limiter import make_limiter
+from parlour.features.apikeys.service import ApiKeyService
 from parlour.features.audit.service import AuditLog
 from parlour.features.calls.media import CallMedia
 from parlour.features.calls.service import CallService
@@ -77,6 +79,7 @@ class Container:
     requests: RequestService
     children: ChildService
     retention: RetentionService
+    api_keys: ApiKeyService
 
     async def start(self) -> None:
         """Background work that runs while the app serves."""
@@ -94,6 +97,7 @@ class Container:
         await self.mailer.stop()
         await self.bus.close()
         await self.presence.close()
+        await self.api_keys.close()
         await self.db.dispose()
 
 
@@ -155,6 +159,14 @@ async def build_container(settings: Settings, clock: Clock | None = None) -> Con
         requests=RequestService(db, clock, mailer, jobs, audit, settings, secret_key),
         children=ChildService(db, clock, erasure, audit),
         retention=RetentionService(db, clock, jobs, Base.metadata, audit),
+        api_keys=ApiKeyService(
+            db,
+            clock,
+            secret_key,
+            audit,
+            make_limiter(settings.redis_url),
+            settings.api_key_rate_per_minute,
+        ),
     )
 
 

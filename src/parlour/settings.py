@@ -67,6 +67,13 @@ class Settings(BaseSettings):
     password_time_cost: int = Field(default=3, ge=1)
     password_memory_cost: int = Field(default=65536, ge=8)
 
+    api_key_rate_per_minute: int = Field(
+        default=600,
+        ge=1,
+        le=1_000_000,
+        description="Requests one API key may make per minute before a 429.",
+    )
+
     redis_url: str | None = Field(
         default=None, description="Redis for fan-out across processes; in-process when unset."
     )

@@ -47,6 +47,7 @@ ID_PARAMS = {
     "export_id": "export",
     "hold_id": "hold",
     "request_id": "privacy_request",
+    "key_id": "api_key",
 }
 # Path parameters that are not ids of anything, with the value to use and why.
 VALUE_PARAMS = {"emoji": (EMOJI, "a reaction's character; the message id is what is guarded")}
@@ -91,6 +92,7 @@ BODIES: dict[tuple[str, str], Callable[[dict[str, Any]], dict[str, Any]]] = {
     ("POST", "/api/v1/orgs/{org_id}/members/{user_id}/child"): lambda v: {"reason": "x"},
     ("POST", "/org/members/{user_id}/role"): lambda v: {"role": "member"},
     ("POST", "/org/members/{user_id}/status"): lambda v: {"status": "suspended"},
+    ("POST", "/api/v1/orgs/{org_id}/api-keys"): lambda v: {"name": "k", "scopes": ["admin:read"]},
 }
 
 
@@ -170,6 +172,7 @@ async def build(app: FastAPI, root: Person, name: str) -> World:
         "export": None,
         "hold": None,
         "privacy_request": None,
+        "api_key": None,
     }
     found, _unknown = targets(app)
     if any("call_id" in t.params for t in found):
@@ -193,6 +196,13 @@ async def build(app: FastAPI, root: Person, name: str) -> World:
         opened = await owner.http.post("/api/v1/privacy/requests", json=body)
         assert opened.status_code == 202, opened.text
         ids["privacy_request"] = opened.json()["request_id"]
+    if any("key_id" in t.params for t in found):
+        key = await owner.http.post(
+            f"/api/v1/orgs/{owner.org_id}/api-keys",
+            json={"name": f"{marker} key", "scopes": ["messages:read"]},
+        )
+        assert key.status_code == 201, key.text
+        ids["api_key"] = key.json()["id"]
     return World(owner, admin, pat, token, ids, marker)
 
 
@@ -214,6 +224,9 @@ async def fillers_are_real(world: World, app: FastAPI) -> None:
     assert ids["message"] in [m["id"] for m in history.json()]
     invitations = await owner.http.get(f"/api/v1/orgs/{ids['org']}/invitations")
     assert ids["invitation"] in [i["id"] for i in invitations.json()]
+    if ids["api_key"]:
+        keys = await owner.http.get(f"/api/v1/orgs/{ids['org']}/api-keys")
+        assert ids["api_key"] in [k["id"] for k in keys.json()]
     sessions = await world.member.http.get("/api/v1/me/sessions")
     assert ids["session"] in [s["id"] for s in sessions.json()]
 

@@ -38,6 +38,10 @@ class ErrorCode(StrEnum):
     EXPORT_EXPIRED = "export_expired"
     VERIFICATION_FAILED = "verification_failed"
     REQUEST_STATE = "request_state_conflict"
+    INSUFFICIENT_SCOPE = "insufficient_scope"
+    API_KEY_EXPIRED = "api_key_expired"
+    API_KEY_REVOKED = "api_key_revoked"
+    RATE_LIMITED = "rate_limited"
     INTERNAL = "internal_error"
 
 
@@ -71,6 +75,10 @@ _DEFAULT_STATUS: dict[ErrorCode, int] = {
     ErrorCode.EXPORT_EXPIRED: 410,
     ErrorCode.VERIFICATION_FAILED: 400,
     ErrorCode.REQUEST_STATE: 409,
+    ErrorCode.INSUFFICIENT_SCOPE: 403,
+    ErrorCode.API_KEY_EXPIRED: 401,
+    ErrorCode.API_KEY_REVOKED: 401,
+    ErrorCode.RATE_LIMITED: 429,
     ErrorCode.INTERNAL: 500,
 }
 

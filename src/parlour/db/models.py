@@ -3,6 +3,7 @@
 from parlour.db.base import Base
 from parlour.features.accounts import models as accounts_models
 from parlour.features.analytics import models as analytics_models
+from parlour.features.apikeys import models as apikeys_models
 from parlour.features.audit import models as audit_models
 from parlour.features.calls import models as calls_models
 from parlour.features.chat import models as chat_models
@@ -17,6 +18,7 @@ __all__ = [
     "Base",
     "accounts_models",
     "analytics_models",
+    "apikeys_models",
     "audit_models",
     "calls_models",
     "chat_models",

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
 from itsdangerous import BadSignature, TimestampSigner
 from starlette.responses import Response
 
@@ -13,6 +15,7 @@ from parlour.core.errors import AppError, ErrorCode
 from parlour.core.ids import keyed_digest, same
 from parlour.core.netaddr import truncate_ip
 from parlour.features.accounts.actor import Actor, Client
+from parlour.features.apikeys import KEY_PREFIX, KeyActor
 
 SESSION_COOKIE = "parlour_session"
 CSRF_HEADER = "x-csrf-token"
@@ -114,6 +117,8 @@ async def _from_request(request: Request) -> Actor | None:
         scheme, _, value = header.partition(" ")
         if scheme.lower() != "bearer" or not value.strip():
             raise AppError(ErrorCode.UNAUTHENTICATED, "Send 'Authorization: Bearer <token>'.")
+        if value.strip().startswith(KEY_PREFIX):
+            return await container.api_keys.authenticate(value.strip())
         actor = await container.accounts.authenticate(value.strip(), "token")
         if actor is None:
             raise AppError(ErrorCode.UNAUTHENTICATED, "This token is expired or was revoked.")
@@ -150,7 +155,46 @@ async def optional_actor(request: Request) -> Actor | None:
     if not hasattr(request.state, "actor"):
         request.state.actor = await _from_request(request)
     actor: Actor | None = request.state.actor
+    if isinstance(actor, KeyActor) and not getattr(request.state, "keys_welcome", False):
+        await _record_key_use(request, actor, refused="endpoint")
+        raise AppError(
+            ErrorCode.INSUFFICIENT_SCOPE,
+            "API keys cannot call this endpoint; it needs a person's session or token.",
+        )
     return actor
+
+
+async def _record_key_use(request: Request, actor: KeyActor, refused: str | None) -> None:
+    await get_container(request).api_keys.record(
+        actor.key_id, actor.org_id, actor.user_id, refused, actor.last_used_at
+    )
+
+
+async def api_actor(request: Request) -> AsyncIterator[Actor]:
+    """The caller of an endpoint that API keys may call too (use with ``scope="function"``).
+
+    The service checks the key's scopes. Each request made with a key is counted once it is
+    answered: as served, or as refused when it went beyond the key's scopes.
+    """
+    request.state.keys_welcome = True
+    actor = await current_actor(request)
+    if not isinstance(actor, KeyActor):
+        yield actor
+        return
+    try:
+        yield actor
+    except AppError as error:
+        refused = "scope" if error.code == ErrorCode.INSUFFICIENT_SCOPE else None
+        await _record_key_use(request, actor, refused)
+        raise
+    except Exception:
+        await _record_key_use(request, actor, None)
+        raise
+    await _record_key_use(request, actor, None)
+
+
+# The parameter type of an endpoint open to API keys as well as people.
+ApiCaller = Annotated[Actor, Depends(api_actor, scope="function")]
 
 
 async def current_actor(request: Request) -> Actor:

@@ -18,6 +18,7 @@ from parlour.core import validation
 from parlour.core.errors import AppError, ErrorCode
 from parlour.core.ids import new_id
 from parlour.features.accounts.actor import Actor
+from parlour.features.apikeys import KEY_PREFIX, KeyActor
 from parlour.features.calls.records import GuestPass, guest_key
 from parlour.features.calls.schemas import SignalFrame
 from parlour.features.chat.events import device_channel, user_channel
@@ -67,6 +68,8 @@ def _same_origin(ws: WebSocket, container: Container) -> bool:
 async def _authenticate(ws: WebSocket, container: Container) -> tuple[Actor | None, str]:
     header = ws.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
+        if header[7:].strip().startswith(KEY_PREFIX):  # refusals raise, with their own codes
+            return await container.api_keys.authenticate(header[7:].strip()), ""
         actor = await container.accounts.authenticate(header[7:].strip(), "token")
         return actor, "This token is expired or was revoked."
     raw = ws.cookies.get(SESSION_COOKIE)
@@ -81,6 +84,19 @@ async def _authenticate(ws: WebSocket, container: Container) -> tuple[Actor | No
     return await container.accounts.authenticate(secret, "cookie"), "Sign in to open the stream."
 
 
+async def _refuse(ws: WebSocket, sender: Sender, exc: AppError) -> None:
+    await sender.send(error_frame(exc.code, exc.detail))
+    await ws.close(CLOSE_FORBIDDEN if exc.status == 403 else CLOSE_UNAUTHENTICATED)
+
+
+async def _count_key_use(container: Container, actor: Actor, refused: str | None = None) -> None:
+    """A stream opened with an API key counts as one use of the key, when it opens."""
+    if isinstance(actor, KeyActor):
+        await container.api_keys.record(
+            actor.key_id, actor.org_id, actor.user_id, refused, actor.last_used_at
+        )
+
+
 def _since(ws: WebSocket) -> int | None:
     value = ws.query_params.get("since")
     if value is None or value == "":
@@ -93,7 +109,11 @@ async def stream(ws: WebSocket) -> None:
     container: Container = ws.app.state.container
     await ws.accept()
     sender = Sender(ws)
-    actor, why = await _authenticate(ws, container)
+    try:
+        actor, why = await _authenticate(ws, container)
+    except AppError as exc:  # an API key that is expired, revoked or over its rate
+        await _refuse(ws, sender, exc)
+        return
     if actor is None:
         await sender.send(error_frame(ErrorCode.UNAUTHENTICATED, why))
         await ws.close(CLOSE_UNAUTHENTICATED)
@@ -104,7 +124,13 @@ async def stream(ws: WebSocket) -> None:
         await ws.close(1008)
         return
     service = container.stream
-    session = await service.open(actor, since)
+    try:
+        session = await service.open(actor, since)
+    except AppError as exc:  # an API key without messages:read
+        await _count_key_use(container, actor, refused="scope")
+        await _refuse(ws, sender, exc)
+        return
+    await _count_key_use(container, actor)
     container.calls.liveness.hold(session.device_id)  # a call leg on it lives while it is open
     try:
         await sender.send(

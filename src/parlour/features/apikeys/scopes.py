@@ -14,7 +14,7 @@ class Scope(StrEnum):
     MESSAGES_WRITE = "messages:write"  # send, edit and delete messages as the key's bot
     CALLS_READ = "calls:read"  # call records and call events
     CALLS_WRITE = "calls:write"  # start and end calls
-    MEMBERS_READ = "members:read"  # the organisation's members (names, roles, status)
+    MEMBERS_READ = "members:read"  # the organisation's directory, as every member sees it
     ADMIN_READ = "admin:read"  # usage, audit log and privacy requests, read only
     WEBHOOKS_MANAGE = "webhooks:manage"  # create, change and remove webhook subscriptions
 

@@ -51,6 +51,10 @@ ACTIONS = {
     "request.answered": "Answered a privacy request",
     "request.refused": "Refused a privacy request",
     "request.remind": "Reminded the handlers of a request",
+    "api_key.create": "Made an API key",
+    "api_key.revoke": "Revoked an API key",
+    "api_key.used": "Used its API key (this minute)",
+    "api_key.refused": "Was refused with its API key (this minute)",
 }
 AN_OWNER = "An owner"
 # Doers without an account.

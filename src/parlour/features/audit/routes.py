@@ -8,14 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from parlour.container import Container
-from parlour.features.accounts.actor import Actor
 from parlour.features.audit.models import AuditEntry
 from parlour.features.audit.schemas import AuditEntryOut, AuditPage
-from parlour.web.auth import current_actor, get_container
+from parlour.web.auth import ApiCaller, get_container
 
 router = APIRouter(prefix="/api/v1", tags=["audit"])
 Ctr = Annotated[Container, Depends(get_container)]
-Me = Annotated[Actor, Depends(current_actor)]
 
 
 def entry_out(e: AuditEntry) -> AuditEntryOut:
@@ -35,7 +33,7 @@ def entry_out(e: AuditEntry) -> AuditEntryOut:
 @router.get("/orgs/{org_id}/audit", response_model=AuditPage)
 async def org_audit(
     org_id: str,
-    me: Me,
+    me: ApiCaller,
     c: Ctr,
     cursor: Annotated[str | None, Query(max_length=20)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,

@@ -20,6 +20,7 @@ from parlour.core.clock import Clock
 from parlour.core.errors import invalid, not_found
 from parlour.db.uow import Database, UnitOfWork
 from parlour.features.accounts.actor import Actor
+from parlour.features.apikeys import may_read_admin
 from parlour.features.audit.chain import (
     GENESIS,
     Break,
@@ -135,7 +136,7 @@ class AuditLog:
         self, actor: Actor, org_id: str, cursor: str | None, limit: int = PAGE
     ) -> Page:
         """Newest first; admins of the organisation only, 'not found' for everyone else."""
-        if actor.org_id != org_id or not actor.is_admin:
+        if not may_read_admin(actor, org_id):
             raise not_found("organisation")
         before = _cursor(cursor)
         limit = max(1, min(limit, 200))

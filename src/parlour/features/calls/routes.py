@@ -45,6 +45,7 @@ from parlour.web.auth import (
     CSRF_HEADER,
     GUEST_COOKIE,
     SAFE_METHODS,
+    ApiCaller,
     csrf_token,
     current_actor,
     get_container,
@@ -101,7 +102,7 @@ async def start_call(body: CallIn, request: Request, me: Me, c: Ctr) -> dict[str
 
 @router.get("/calls", response_model=list[CallOut])
 async def call_history(
-    me: Me,
+    me: ApiCaller,
     c: Ctr,
     conversation_id: Annotated[str | None, Query(max_length=64)] = None,
     before: datetime | None = None,
@@ -111,7 +112,7 @@ async def call_history(
 
 
 @router.get("/calls/{call_id}", response_model=CallOut)
-async def get_call(call_id: str, me: Me, c: Ctr) -> dict[str, Any]:
+async def get_call(call_id: str, me: ApiCaller, c: Ctr) -> dict[str, Any]:
     return out(await c.calls.get(me, call_id))
 
 

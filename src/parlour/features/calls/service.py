@@ -22,6 +22,7 @@ from parlour.core.ids import keyed_digest, new_id
 from parlour.db.uow import Database, UnitOfWork
 from parlour.features.accounts import store as accounts_store
 from parlour.features.accounts.actor import Actor
+from parlour.features.apikeys import Scope, require_scope
 from parlour.features.calls import state as machine
 from parlour.features.calls import store
 from parlour.features.calls.liveness import Liveness, Sweeper, gone_at
@@ -492,6 +493,7 @@ class CallService:
     # -- record, history, quality ---------------------------------------------------------
 
     async def get(self, who: Actor | GuestPass, call_id: str) -> CallView:
+        require_scope(who, Scope.CALLS_READ)
         async with self._db.transaction() as uow:
             row, parts = await self._access_txn(uow, as_party(who), call_id, may_join=True)
             return await _view_txn(uow, row, parts)
@@ -499,6 +501,7 @@ class CallService:
     async def history(
         self, actor: Actor, conversation_id: str | None, before: datetime | None, limit: int
     ) -> list[CallView]:
+        require_scope(actor, Scope.CALLS_READ)
         async with self._db.transaction() as uow:
             if conversation_id is not None:
                 await self._conversations.access_txn(uow.session, actor, conversation_id)

@@ -12,6 +12,7 @@ from parlour.core.clock import Clock
 from parlour.core.errors import AppError, ErrorCode, invalid, not_found
 from parlour.db.uow import Database, UnitOfWork
 from parlour.features.accounts.actor import Actor
+from parlour.features.apikeys import Scope, require_scope
 from parlour.features.chat import search, store
 from parlour.features.chat.events import (
     EventLog,
@@ -64,6 +65,7 @@ class MessageService:
         reply_to: int | None = None,
         idempotency_key: str | None = None,
     ) -> Sent:
+        require_scope(actor, Scope.MESSAGES_WRITE)
         check_body(body)
         try:
             return await self._send_once(actor, conversation_id, body, reply_to, idempotency_key)
@@ -233,6 +235,7 @@ class MessageService:
         return message, member
 
     async def edit(self, actor: Actor, message_id: int, body: str) -> dict[str, Any]:
+        require_scope(actor, Scope.MESSAGES_WRITE)
         check_body(body)
         async with self._db.transaction() as uow:
             await uow.serialize_writes()
@@ -251,6 +254,7 @@ class MessageService:
 
     async def delete(self, actor: Actor, message_id: int) -> dict[str, Any]:
         """Deleted for everyone: the text is gone from the database and the search index."""
+        require_scope(actor, Scope.MESSAGES_WRITE)
         async with self._db.transaction() as uow:
             await uow.serialize_writes()
             message, member = await self._own_message_txn(uow, actor, message_id)
@@ -326,6 +330,7 @@ class MessageService:
         self, actor: Actor, conversation_id: str, before: int | None, limit: int = PAGE
     ) -> list[dict[str, Any]]:
         """Newest first, ``limit`` at a time; pass the smallest id seen as ``before``."""
+        require_scope(actor, Scope.MESSAGES_READ)
         limit = max(1, min(limit, 200))
         async with self._db.transaction() as uow:
             await self._conversations.access_txn(uow.session, actor, conversation_id)

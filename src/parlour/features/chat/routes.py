@@ -29,7 +29,7 @@ from parlour.features.chat.schemas import (
 )
 from parlour.features.chat.service import ConversationService, ConversationView
 from parlour.features.chat.social import UsageQuery
-from parlour.web.auth import current_actor, get_container
+from parlour.web.auth import ApiCaller, current_actor, get_container
 
 router = APIRouter(prefix="/api/v1", tags=["chat"])
 Ctr = Annotated[Container, Depends(get_container)]
@@ -67,7 +67,7 @@ def conversation_out(view: ConversationView) -> ConversationOut:
 
 
 @router.get("/conversations", response_model=list[ConversationOut])
-async def list_conversations(me: Me, c: Ctr) -> list[ConversationOut]:
+async def list_conversations(me: ApiCaller, c: Ctr) -> list[ConversationOut]:
     return [conversation_out(v) for v in await c.conversations.list_for(me)]
 
 
@@ -89,7 +89,7 @@ async def create_conversation(
 
 
 @router.get("/conversations/{conversation_id}", response_model=ConversationOut)
-async def get_conversation(conversation_id: str, me: Me, c: Ctr) -> ConversationOut:
+async def get_conversation(conversation_id: str, me: ApiCaller, c: Ctr) -> ConversationOut:
     return conversation_out(await c.conversations.view(me, conversation_id))
 
 
@@ -124,7 +124,7 @@ async def remove_member(conversation_id: str, user_id: str, me: Me, c: Ctr) -> R
 @router.get("/conversations/{conversation_id}/messages", response_model=list[MessageOut])
 async def history(
     conversation_id: str,
-    me: Me,
+    me: ApiCaller,
     c: Ctr,
     before: Annotated[int | None, Query(ge=1, le=2**62, description="Older than this id.")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -138,7 +138,7 @@ async def history(
 async def send_message(
     conversation_id: str,
     body: MessageIn,
-    me: Me,
+    me: ApiCaller,
     c: Ctr,
     response: Response,
     idempotency_key: IdemKey = None,
@@ -156,12 +156,14 @@ async def mark_read(conversation_id: str, body: ReadIn, me: Me, c: Ctr) -> Respo
 
 
 @router.patch("/messages/{message_id}", response_model=MessageOut)
-async def edit_message(message_id: MessageId, body: MessagePatch, me: Me, c: Ctr) -> dict[str, Any]:
+async def edit_message(
+    message_id: MessageId, body: MessagePatch, me: ApiCaller, c: Ctr
+) -> dict[str, Any]:
     return await c.messages.edit(me, message_id, body.body)
 
 
 @router.delete("/messages/{message_id}", response_model=MessageOut)
-async def delete_message(message_id: MessageId, me: Me, c: Ctr) -> dict[str, Any]:
+async def delete_message(message_id: MessageId, me: ApiCaller, c: Ctr) -> dict[str, Any]:
     return await c.messages.delete(me, message_id)
 
 
@@ -231,7 +233,7 @@ async def presence(
 @router.get("/orgs/{org_id}/usage/messages", response_model=list[UsageOut])
 async def message_usage(
     org_id: str,
-    me: Me,
+    me: ApiCaller,
     c: Ctr,
     since: datetime | None = None,
     until: datetime | None = None,

@@ -14,6 +14,7 @@ from parlour.core.ids import new_id
 from parlour.db.uow import Database, UnitOfWork
 from parlour.features.accounts import store as accounts_store
 from parlour.features.accounts.actor import Actor
+from parlour.features.apikeys import Scope, require_scope
 from parlour.features.chat import store
 from parlour.features.chat.events import (
     EventLog,
@@ -295,6 +296,7 @@ class ConversationService:
     # -- reading ------------------------------------------------------------------------
 
     async def list_for(self, actor: Actor) -> list[ConversationView]:
+        require_scope(actor, Scope.MESSAGES_READ)
         async with self._db.transaction() as uow:
             rows = await store.conversations_of(uow.session, actor.user_id)
             unread = await store.unread_counts(uow.session, actor.user_id)
@@ -314,6 +316,7 @@ class ConversationService:
             return views
 
     async def view(self, actor: Actor, conversation_id: str) -> ConversationView:
+        require_scope(actor, Scope.MESSAGES_READ)
         async with self._db.transaction() as uow:
             conversation, member = await self.access_txn(uow.session, actor, conversation_id)
             members = await store.current_members(uow.session, conversation_id)

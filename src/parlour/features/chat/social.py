@@ -12,6 +12,7 @@ from parlour.core.errors import AppError, ErrorCode, invalid, not_found
 from parlour.db.uow import Database
 from parlour.features.accounts import store as accounts_store
 from parlour.features.accounts.actor import Actor
+from parlour.features.apikeys import may_read_admin
 from parlour.features.audit.service import Access, AuditLog, Doer, subjects
 from parlour.features.chat import store
 from parlour.features.chat.models import Block, Contact, MessageUsage
@@ -106,7 +107,7 @@ class SocialService:
         """Time, source, destination, status and size of each message: never its content."""
         if actor.org_id != org_id:
             raise not_found("organisation")
-        if not actor.is_admin:
+        if not may_read_admin(actor, org_id):
             raise AppError(ErrorCode.FORBIDDEN, "Only the organisation's admins can see usage.")
         statement = select(MessageUsage).where(
             MessageUsage.org_id == org_id, MessageUsage.id > query.after_id

@@ -21,6 +21,7 @@ from parlour.core.ids import new_id
 from parlour.db.uow import Database
 from parlour.features.accounts import store as accounts_store
 from parlour.features.accounts.actor import Actor
+from parlour.features.apikeys import Scope, require_scope
 from parlour.features.chat import store
 from parlour.features.chat.events import EventLog, conversation_channel, device_channel
 from parlour.features.chat.pump import EventPump
@@ -94,6 +95,7 @@ class StreamService:
         self._queue = queue_size
 
     async def open(self, actor: Actor, since: int | None) -> StreamSession:
+        require_scope(actor, Scope.MESSAGES_READ)
         channels = await self._conversations.channels_for(actor.user_id)
         subscription = await self._pump.subscribe(*channels, maxsize=self._queue)
         async with self._db.transaction() as uow:

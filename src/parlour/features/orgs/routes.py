@@ -25,7 +25,14 @@ from parlour.features.orgs.schemas import (
     OrgPatch,
     SetupIn,
 )
-from parlour.web.auth import client_of, csrf_token, current_actor, get_container, set_session_cookie
+from parlour.web.auth import (
+    ApiCaller,
+    client_of,
+    csrf_token,
+    current_actor,
+    get_container,
+    set_session_cookie,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["organisations"])
 Ctr = Annotated[Container, Depends(get_container)]
@@ -80,7 +87,7 @@ async def update_org(org_id: str, body: OrgPatch, me: Me, c: Ctr) -> OrgOut:
 
 
 @router.get("/orgs/{org_id}/members", response_model=list[UserOut])
-async def list_members(org_id: str, me: Me, c: Ctr) -> list[UserOut]:
+async def list_members(org_id: str, me: ApiCaller, c: Ctr) -> list[UserOut]:
     return [user_out(u) for u in await c.orgs.list_members(me, org_id)]
 
 

@@ -18,6 +18,7 @@ from parlour.features.accounts.actor import ROLES, Actor, Client, Role
 from parlour.features.accounts.display import is_gone
 from parlour.features.accounts.models import User
 from parlour.features.accounts.service import AccountService, NewAccount
+from parlour.features.apikeys import Scope, require_scope
 from parlour.features.audit.service import OPERATOR, Access, AuditLog, Doer
 from parlour.features.orgs import store
 from parlour.features.orgs.models import InstanceSetup, Invitation, Organisation
@@ -189,6 +190,7 @@ class OrgService:
         """The organisation's directory. Not audited, for admins either: every member sees the
         same list, and an admin managing their own organisation reads it on every visit of
         its page; what they then do to someone, or read of one person, is recorded."""
+        require_scope(actor, Scope.MEMBERS_READ)
         await self.access_org(actor, org_id)
         async with self._db.transaction() as uow:
             return await store.members(uow.session, org_id)
