@@ -34,6 +34,7 @@ from parlour.features.privacy.holds import HoldService
 from parlour.features.privacy.notices import PolicyService
 from parlour.features.privacy.policy import PolicyBook
 from parlour.features.requests.service import RequestService
+from parlour.features.webhooks import WebhookService, build_webhooks
 from parlour.jobs.runner import JobRunner, JobSettings
 from parlour.mail.service import Mailer, make_mailer
 from parlour.media.janus import JanusSfu
@@ -75,6 +76,7 @@ class Container:
     audit: AuditLog
     requests: RequestService
     children: ChildService
+    webhooks: WebhookService
 
     async def start(self) -> None:
         """Background work that runs while the app serves."""
@@ -123,6 +125,7 @@ async def build_container(settings: Settings, clock: Clock | None = None) -> Con
     consent = ConsentService(db, clock, book)
     calls = CallService(db, clock, events, conversations, settings, secret_key, consent)
     sfu = await _sfu(settings)
+    webhooks = build_webhooks(db, clock, jobs, mailer, audit, events, settings, secret_key)
     return Container(
         settings,
         clock,
@@ -152,6 +155,7 @@ async def build_container(settings: Settings, clock: Clock | None = None) -> Con
         audit=audit,
         requests=RequestService(db, clock, mailer, jobs, audit, settings, secret_key),
         children=ChildService(db, clock, erasure, audit),
+        webhooks=webhooks,
     )
 
 

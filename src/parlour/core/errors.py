@@ -38,6 +38,7 @@ class ErrorCode(StrEnum):
     EXPORT_EXPIRED = "export_expired"
     VERIFICATION_FAILED = "verification_failed"
     REQUEST_STATE = "request_state_conflict"
+    WEBHOOK_URL_REFUSED = "webhook_url_refused"
     INTERNAL = "internal_error"
 
 
@@ -71,6 +72,7 @@ _DEFAULT_STATUS: dict[ErrorCode, int] = {
     ErrorCode.EXPORT_EXPIRED: 410,
     ErrorCode.VERIFICATION_FAILED: 400,
     ErrorCode.REQUEST_STATE: 409,
+    ErrorCode.WEBHOOK_URL_REFUSED: 422,
     ErrorCode.INTERNAL: 500,
 }
 
