@@ -292,9 +292,7 @@ class MessageService:
             await uow.session.flush()
             reactions = (await store.reactions_for(uow.session, [message.id])).get(message.id, [])
             if on != (existing is not None):
-                await self._announce_txn(
-                    uow, "message.updated", message, actor.user_id, "reaction"
-                )
+                await self._announce_txn(uow, "message.updated", message, actor.user_id, "reaction")
             wire = message_wire(message, reactions)
             await uow.commit()
         return wire

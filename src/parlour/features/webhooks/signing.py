@@ -28,7 +28,7 @@ SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, not a secret
 TOLERANCE_SECONDS = 300
 
 
-class InvalidSignature(ValueError):  # noqa: N818 - reads as the receiver's verdict
+class InvalidSignature(ValueError):
     """The request is not a fresh, authentic Parlour webhook; ``reason`` says why."""
 
     def __init__(self, reason: str) -> None:
