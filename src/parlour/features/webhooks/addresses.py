@@ -59,8 +59,8 @@ def is_public(ip: IP) -> bool:
     """Not loopback, private, link-local, multicast, reserved, unspecified or unique-local."""
     if isinstance(ip, ipaddress.IPv6Address):
         inner = _embedded_v4(ip)
-        if inner is not None and not is_public(inner):
-            return False
+        if inner is not None:  # judged by the IPv4 address it reaches
+            return is_public(inner)
     special = (
         ip.is_loopback
         or ip.is_private
