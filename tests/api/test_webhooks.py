@@ -340,12 +340,13 @@ async def test_only_the_organisations_admins_manage_its_webhooks(
         await stranger.close()
 
 
-async def test_a_call_that_ends_is_sent_with_its_details_only_under_calls_read(
+async def test_calls_starting_and_ending_are_sent_with_details_only_under_calls_read(
     container: Container, people: tuple[Person, Person], receiver: Receiver
 ) -> None:
     owner, other = people
-    await subscribe(owner, receiver.url + "?wide", ["call.ended"], ["calls:read"])
-    await subscribe(owner, receiver.url + "?narrow", ["call.ended"])
+    kinds = ["call.started", "call.ended"]
+    await subscribe(owner, receiver.url + "?wide", kinds, ["calls:read"])
+    await subscribe(owner, receiver.url + "?narrow", kinds)
     cid = await direct(owner, other)
     started = await owner.http.post(
         "/api/v1/calls", json={"conversation_id": cid, "media": "audio", "device_id": "d" * 32}
@@ -354,9 +355,16 @@ async def test_a_call_that_ends_is_sent_with_its_details_only_under_calls_read(
     call_id = started.json()["id"]
     assert (await owner.http.post(f"/api/v1/calls/{call_id}/hangup", json={})).is_success
     await container.jobs.run_due()
-    got = {r.path.rsplit("?", 1)[1]: payload(r)["data"] for r in receiver.received}
-    assert got["wide"]["call_id"] == call_id and got["wide"]["outcome"] == "cancelled"
-    assert got["narrow"] == {"call_id": call_id, "conversation_id": cid}
+    got = {
+        (r.path.rsplit("?", 1)[1], payload(r)["type"]): payload(r)["data"]
+        for r in receiver.received
+    }
+    bare = {"call_id": call_id, "conversation_id": cid}
+    assert got[("wide", "call.started")] == {**bare, "caller_id": owner.id, "media": "audio"}
+    assert got[("wide", "call.ended")]["outcome"] == "cancelled"
+    assert got[("wide", "call.ended")]["call_id"] == call_id
+    assert got[("narrow", "call.started")] == bare
+    assert got[("narrow", "call.ended")] == bare
 
 
 async def test_the_delivery_log_is_purged_after_thirty_days(

@@ -6,7 +6,7 @@ webhook tables. Scopes decide the fields (P-API-2):
 
 - ``messages:read``: the text of messages; without it only ids, the sender and times.
 - ``members:read``: a member's name and role; without it only their id.
-- ``calls:read``: a call's media, outcome, length and size; without it only its ids and time.
+- ``calls:read``: a call's caller, media, outcome, length and size; without it only its ids.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ EVENT_TYPES: dict[str, str] = {
     "message.deleted": "A message was deleted",
     "member.joined": "Someone joined a conversation",
     "member.left": "Someone left or was removed from a conversation",
+    "call.started": "A call was placed (it starts ringing)",
     "call.ended": "A call ended (with its outcome and length)",
 }
 # The scopes a subscription may hold: they only ever narrow what its payloads say.
@@ -36,6 +37,7 @@ _FROM_LOG = {
     "message.created": "message.created",
     "member.added": "member.joined",
     "member.removed": "member.left",
+    "call.started": "call.started",
     "call.ended": "call.ended",
 }
 _MESSAGE_CHANGES = {"edited": "message.edited", "deleted": "message.deleted"}
@@ -95,8 +97,8 @@ def _call(event: Event, scopes: set[str]) -> dict[str, Any]:
     facts = json.loads(event.data) if event.data else {}
     out: dict[str, Any] = {"call_id": event.ref, "conversation_id": event.conversation_id}
     if Scope.CALLS_READ in scopes:
-        for key in ("caller_id", "media", "outcome", "duration_seconds", "participants"):
-            out[key] = facts.get(key)
+        details = ("caller_id", "media", "outcome", "duration_seconds", "participants")
+        out |= {key: facts[key] for key in details if key in facts}
     return out
 
 

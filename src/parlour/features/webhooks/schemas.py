@@ -15,6 +15,7 @@ EventType = Literal[
     "message.deleted",
     "member.joined",
     "member.left",
+    "call.started",
     "call.ended",
 ]
 PayloadScope = Literal["messages:read", "members:read", "calls:read"]
