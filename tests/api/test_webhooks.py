@@ -380,3 +380,32 @@ async def test_the_delivery_log_is_purged_after_thirty_days(
     assert await container.webhooks.sender.purge() == 1
     async with container.db.transaction() as uow:
         assert list(await uow.session.scalars(select(WebhookDelivery.id))) == []
+
+
+@pytest.mark.promise("P-API-1")
+async def test_https_goes_to_the_checked_address_with_the_name_kept_for_tls(
+    container: Container, people: tuple[Person, Person], clock: FixedClock
+) -> None:
+    """The request is pinned to the address that was checked, yet TLS still asks for and
+    verifies the host name: a certificate for the name is required and enough."""
+    owner, other = people
+    receiver = Receiver(tls=True)
+    receiver.start()
+    try:
+        hook = await subscribe(owner, receiver.url, ["message.created"])
+        cid = await direct(owner, other)
+        await say(owner, cid, "untrusted")
+        await container.jobs.run_due()  # the system's trust store does not know this CA
+        [delivery] = await log_of(owner, hook["id"])
+        assert delivery["attempts"][0]["error"] == "connect_error"
+        assert receiver.received == []
+
+        container.webhooks.sender.tls_verify = receiver.trust()
+        clock.advance(RETRY_DELAYS[0])
+        await container.jobs.run_due()
+        [got] = receiver.received
+        assert signed_by(hook["secret"], got)
+        assert got.headers["Host"] == f"localhost:{receiver.port}"
+        assert receiver.sni[-1] == "localhost"
+    finally:
+        receiver.stop()

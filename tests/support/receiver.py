@@ -8,12 +8,21 @@ the feature's.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import socket
+import ssl
+import tempfile
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 
 @dataclass(frozen=True)
@@ -30,8 +39,42 @@ def free_port() -> int:
         return port
 
 
+def self_signed(name: str, folder: Path) -> tuple[Path, Path]:
+    """A certificate for ``name`` that is its own CA, and its key, as PEM files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
 class Receiver:
-    def __init__(self) -> None:
+    def __init__(self, tls: bool = False) -> None:
+        self.tls = tls
+        self.sni: list[str | None] = []  # the server names clients asked for (TLS only)
+        self._cert: tuple[Path, Path] | None = None
+        if tls:
+            self._cert = self_signed("localhost", Path(tempfile.mkdtemp()))
         self.port = free_port()
         self.received: list[Received] = []
         self.status = 200
@@ -41,7 +84,20 @@ class Receiver:
 
     @property
     def url(self) -> str:
-        return f"http://localhost:{self.port}/hooks"
+        return f"{'https' if self.tls else 'http'}://localhost:{self.port}/hooks"
+
+    def trust(self) -> ssl.SSLContext:
+        """A client context that trusts this receiver's certificate (and nothing else)."""
+        assert self._cert is not None
+        return ssl.create_default_context(cafile=str(self._cert[0]))
+
+    def _wrap(self, server: ThreadingHTTPServer) -> None:
+        if self._cert is None:
+            return
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(*self._cert)
+        context.sni_callback = lambda _sock, name, _ctx: self.sni.append(name)  # type: ignore[assignment,misc,func-returns-value]
+        server.socket = context.wrap_socket(server.socket, server_side=True)
 
     def start(self) -> None:
         receiver = self
@@ -64,6 +120,7 @@ class Receiver:
 
         ThreadingHTTPServer.allow_reuse_address = True
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._wrap(self._server)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 

@@ -17,6 +17,7 @@ from parlour.core.errors import AppError, ErrorCode
 
 IP = ipaddress.IPv4Address | ipaddress.IPv6Address
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
+MAX_ADDRESSES = 4  # tried in turn when a connection is refused
 
 
 @dataclass(frozen=True)
@@ -27,9 +28,9 @@ class Policy:
 
 @dataclass(frozen=True)
 class Target:
-    """A checked destination: connect to ``address``, but speak to ``host``."""
+    """A checked destination: connect to one of its addresses, but speak to its host."""
 
-    url: str  # the URL with the address in place of the name
+    urls: list[str]  # the URL with each checked address in place of the name, in DNS order
     host_header: str
     sni_host: str | None
 
@@ -114,9 +115,11 @@ async def check_url(url: str, policy: Policy) -> Target:
         raise refused("the host name does not resolve")
     if not policy.allow_private and not all(is_public(ip) for ip in found):
         raise refused("it is a private, local or reserved network address")
-    address = found[0]
-    literal = f"[{address}]" if address.version == 6 else str(address)
-    netloc = f"{literal}:{parts.port}" if parts.port else literal
+    urls = []
+    for address in dict.fromkeys(found):  # each once, in the resolver's order
+        literal = f"[{address}]" if address.version == 6 else str(address)
+        netloc = f"{literal}:{parts.port}" if parts.port else literal
+        urls.append(urlunsplit(parts._replace(netloc=netloc)))
     host_header = parts.netloc.rsplit("@", 1)[-1]
     sni = host if parts.scheme == "https" else None
-    return Target(urlunsplit(parts._replace(netloc=netloc)), host_header, sni)
+    return Target(urls[:MAX_ADDRESSES], host_header, sni)

@@ -11,6 +11,7 @@ disable the endpoint and mail the organisation's owners.
 from __future__ import annotations
 
 import logging
+import ssl
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -25,7 +26,7 @@ from parlour.db.uow import Database, UnitOfWork
 from parlour.features.audit.service import SYSTEM, Access, AuditLog
 from parlour.features.chat.models import Conversation, Event
 from parlour.features.webhooks import store
-from parlour.features.webhooks.addresses import Policy, check_url
+from parlour.features.webhooks.addresses import Policy, Target, check_url
 from parlour.features.webhooks.models import (
     ACTIVE,
     CANCELLED,
@@ -106,6 +107,8 @@ class WebhookSender:
         self._box = box
         self._settings = settings
         self.policy = Policy(settings.webhook_allow_http, settings.webhook_allow_private)
+        # Which certificates to trust: the system's; a test may hand its own CA's context.
+        self.tls_verify: ssl.SSLContext | bool = True
         jobs.register(DELIVER, self._deliver, max_attempts=3)
         jobs.register(PURGE, self._purge)
         jobs.every(PURGE, timedelta(hours=6))
@@ -196,22 +199,33 @@ class WebhookSender:
             "User-Agent": USER_AGENT,
             "Host": target.host_header,
         }
-        extensions = {"sni_hostname": target.sni_host} if target.sni_host else {}
-        timeout = httpx.Timeout(self._settings.webhook_timeout_seconds)
         try:
-            async with httpx.AsyncClient(timeout=timeout, trust_env=False) as client:
-                request = client.build_request(
-                    "POST",
-                    target.url,
-                    content=prepared.body,
-                    headers=headers,
-                    extensions=extensions,
-                )
-                response = await client.send(request, stream=True)  # the body is never read
-                await response.aclose()
+            status = await self._send(target, headers, prepared.body)
         except httpx.HTTPError as exc:
             return Outcome(None, _error_class(exc), _ms_since(started))
-        return Outcome(response.status_code, None, _ms_since(started))
+        return Outcome(status, None, _ms_since(started))
+
+    async def _send(self, target: Target, headers: dict[str, str], body: bytes) -> int:
+        """POSTs to the checked addresses in turn until one accepts the connection; no
+        proxy from the environment, no redirects, and the answer's body is never read."""
+        extensions = {"sni_hostname": target.sni_host} if target.sni_host else {}
+        timeout = httpx.Timeout(self._settings.webhook_timeout_seconds)
+        async with httpx.AsyncClient(
+            timeout=timeout, trust_env=False, verify=self.tls_verify
+        ) as client:
+            for n, url in enumerate(target.urls, start=1):
+                request = client.build_request(
+                    "POST", url, content=body, headers=headers, extensions=extensions
+                )
+                try:
+                    response = await client.send(request, stream=True)
+                except httpx.ConnectError:
+                    if n == len(target.urls):
+                        raise
+                    continue
+                await response.aclose()
+                return response.status_code
+        raise httpx.ConnectError("no address")  # not reached: check_url gives one at least
 
     # -- the outcome ----------------------------------------------------------------------
 
