@@ -235,6 +235,8 @@ class WebhookSender:
         endpoint = await uow.session.get(WebhookEndpoint, prepared.endpoint_id)
         if delivery is None or endpoint is None:  # deleted while we were sending
             return
+        if delivery.state != PENDING or delivery.attempts >= prepared.attempt:
+            return  # another run of this attempt (a job taken over) recorded it first
         uow.session.add(
             WebhookAttempt(
                 id=new_id(),
