@@ -34,6 +34,8 @@ from parlour.features.privacy.routes import router as privacy_router
 from parlour.features.requests.handler_pages import router as handler_pages_router
 from parlour.features.requests.pages import router as requests_pages_router
 from parlour.features.requests.routes import router as requests_router
+from parlour.features.webhooks.pages import router as webhooks_pages_router
+from parlour.features.webhooks.routes import router as webhooks_router
 from parlour.settings import Settings
 from parlour.web import pages, problems
 from parlour.web.middleware import AccessLog, RefuseNul, SecurityHeaders
@@ -87,6 +89,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.include_router(hold_pages_router)
     app.include_router(audit_pages_router)
     app.include_router(api_keys_pages_router)
+    app.include_router(webhooks_router)
+    app.include_router(webhooks_pages_router)
 
     @app.get("/health", tags=["operations"])
     async def health() -> dict[str, str]:

@@ -37,6 +37,7 @@ from parlour.features.privacy.notices import PolicyService
 from parlour.features.privacy.policy import PolicyBook
 from parlour.features.privacy.retention import RetentionService
 from parlour.features.requests.service import RequestService
+from parlour.features.webhooks import WebhookService, build_webhooks
 from parlour.jobs.runner import JobRunner, JobSettings
 from parlour.mail.service import Mailer, make_mailer
 from parlour.media.janus import JanusSfu
@@ -80,6 +81,7 @@ class Container:
     children: ChildService
     retention: RetentionService
     api_keys: ApiKeyService
+    webhooks: WebhookService
 
     async def start(self) -> None:
         """Background work that runs while the app serves."""
@@ -129,6 +131,7 @@ async def build_container(settings: Settings, clock: Clock | None = None) -> Con
     consent = ConsentService(db, clock, book)
     calls = CallService(db, clock, events, conversations, settings, secret_key, consent)
     sfu = await _sfu(settings)
+    webhooks = build_webhooks(db, clock, jobs, mailer, audit, events, settings, secret_key)
     return Container(
         settings,
         clock,
@@ -167,6 +170,7 @@ async def build_container(settings: Settings, clock: Clock | None = None) -> Con
             make_limiter(settings.redis_url),
             settings.api_key_rate_per_minute,
         ),
+        webhooks=webhooks,
     )
 
 

@@ -144,6 +144,17 @@ class Settings(BaseSettings):
     smtp_starttls: bool = True
     mail_from: str = "Parlour <parlour@localhost>"
 
+    webhook_allow_http: bool = Field(
+        default=False, description="Accept http:// webhook URLs (development and tests only)."
+    )
+    webhook_allow_private: bool = Field(
+        default=False,
+        description="Send webhooks to loopback and private addresses (development and tests).",
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=60, description="How long one webhook attempt may take."
+    )
+
     data_region: str | None = Field(
         default=None, description="Where the data is kept, as the privacy policy states it."
     )

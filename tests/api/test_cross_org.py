@@ -22,6 +22,7 @@ from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 
 from parlour.container import Container
+from parlour.settings import Settings
 from tests.support.world import (
     Person,
     instance_owner,
@@ -34,6 +35,13 @@ from tests.support.world import (
 PARAM = re.compile(r"{([^}:]+)(?::[^}]+)?}")
 EMOJI = "👍"
 SDP = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """Organisation A's webhook points at loopback, which only tests may allow."""
+    return settings.model_copy(update={"webhook_allow_http": True, "webhook_allow_private": True})
+
 
 # Path parameters that name a thing of some organisation, and the key of World.ids it takes.
 ID_PARAMS = {
@@ -48,6 +56,7 @@ ID_PARAMS = {
     "hold_id": "hold",
     "request_id": "privacy_request",
     "key_id": "api_key",
+    "webhook_id": "webhook",
 }
 # Path parameters that are not ids of anything, with the value to use and why.
 VALUE_PARAMS = {"emoji": (EMOJI, "a reaction's character; the message id is what is guarded")}
@@ -77,6 +86,12 @@ BODIES: dict[tuple[str, str], Callable[[dict[str, Any]], dict[str, Any]]] = {
         "message_id": v["message_id"]
     },
     ("PATCH", "/api/v1/messages/{message_id}"): lambda v: {"body": "edited"},
+    ("PATCH", "/api/v1/orgs/{org_id}/webhooks/{webhook_id}"): lambda v: {"state": "paused"},
+    ("POST", "/api/v1/orgs/{org_id}/webhooks"): lambda v: {
+        "url": "http://127.0.0.1:9/hook",
+        "event_types": ["member.joined"],
+    },
+    ("POST", "/org/webhooks/{webhook_id}/state"): lambda v: {"state": "paused"},
     ("PUT", "/api/v1/me/contacts/{user_id}"): lambda v: {"nickname": "friend"},
     ("POST", "/api/v1/calls/{call_id}/accept"): lambda v: {"device_id": "b" * 32},
     ("POST", "/api/v1/calls/{call_id}/device"): lambda v: {"device_id": "b" * 32},
@@ -173,6 +188,7 @@ async def build(app: FastAPI, root: Person, name: str) -> World:
         "hold": None,
         "privacy_request": None,
         "api_key": None,
+        "webhook": None,
     }
     found, _unknown = targets(app)
     if any("call_id" in t.params for t in found):
@@ -203,6 +219,14 @@ async def build(app: FastAPI, root: Person, name: str) -> World:
         )
         assert key.status_code == 201, key.text
         ids["api_key"] = key.json()["id"]
+    if any("webhook_id" in t.params for t in found):
+        # A closed loopback port: this test's settings allow it, and nothing is ever sent out.
+        hook = await owner.http.post(
+            f"/api/v1/orgs/{owner.org_id}/webhooks",
+            json={"url": "http://127.0.0.1:9/hook", "event_types": ["member.joined"]},
+        )
+        assert hook.status_code == 201, hook.text
+        ids["webhook"] = hook.json()["id"]
     return World(owner, admin, pat, token, ids, marker)
 
 

@@ -42,6 +42,7 @@ class ErrorCode(StrEnum):
     API_KEY_EXPIRED = "api_key_expired"
     API_KEY_REVOKED = "api_key_revoked"
     RATE_LIMITED = "rate_limited"
+    WEBHOOK_URL_REFUSED = "webhook_url_refused"
     INTERNAL = "internal_error"
 
 
@@ -79,6 +80,7 @@ _DEFAULT_STATUS: dict[ErrorCode, int] = {
     ErrorCode.API_KEY_EXPIRED: 401,
     ErrorCode.API_KEY_REVOKED: 401,
     ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.WEBHOOK_URL_REFUSED: 422,
     ErrorCode.INTERNAL: 500,
 }
 

@@ -139,6 +139,15 @@ class CallService:
             caller.device_id = device_id
             caller.last_seen_at = now
             view = await self._write_txn(uow, row, parts, call, signals)
+            started = {"call_id": row.id, "caller_id": actor.user_id, "media": media}
+            await self._events.append_txn(
+                uow,
+                "call.started",
+                conversation_id=conversation_id,
+                actor_id=actor.user_id,
+                ref=row.id,
+                data=started,
+            )
             await uow.commit()
         return view
 

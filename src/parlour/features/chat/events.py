@@ -8,6 +8,7 @@ so every client sees them in commit order, which is id order.
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,6 +22,9 @@ from parlour.realtime.bus import PubSub
 
 MESSAGE_EVENTS = ("message.created", "message.updated")
 MEMBER_EVENTS = ("member.added", "member.removed")
+# Called inside the transaction that appends an event, after it has its id (webhooks queue
+# their deliveries this way: they exist exactly when the event does).
+Subscriber = Callable[[UnitOfWork, Event], Awaitable[None]]
 HINTS = "events"  # bus channel: "there are new events in the log"
 EPHEMERAL = "ephemeral"  # bus channel: typing and presence, never stored
 
@@ -82,6 +86,10 @@ class EventLog:
     def __init__(self, bus: PubSub, clock: Clock) -> None:
         self._bus = bus
         self._clock = clock
+        self._subscribers: list[Subscriber] = []
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        self._subscribers.append(subscriber)
 
     async def append_txn(
         self,
@@ -105,6 +113,8 @@ class EventLog:
         )
         uow.session.add(event)
         await uow.session.flush()
+        for subscriber in self._subscribers:
+            await subscriber(uow, event)
         uow.after_commit(self._hint, once="event-log-hint")
         return event
 

@@ -169,13 +169,17 @@ class MessageService:
         type_: str,
         message: Message,
         actor_id: str,
+        change: str | None = None,
     ) -> None:
+        """``change`` says what a ``message.updated`` was (edited, deleted, reaction), for
+        the log's subscribers; the stream reads the message itself."""
         event = await self._events.append_txn(
             uow,
             type_,
             conversation_id=message.conversation_id,
             actor_id=actor_id,
             ref=str(message.id),
+            data={"change": change} if change else None,
         )
         conversation = await uow.session.get(Conversation, message.conversation_id)
         if conversation is not None:
@@ -247,7 +251,7 @@ class MessageService:
             message.body, message.edited_at = body, self._clock.now()
             await search.index_txn(uow.session, message)
             reactions = (await store.reactions_for(uow.session, [message.id])).get(message.id, [])
-            await self._announce_txn(uow, "message.updated", message, actor.user_id)
+            await self._announce_txn(uow, "message.updated", message, actor.user_id, "edited")
             wire = message_wire(message, reactions)
             await uow.commit()
         return wire
@@ -263,7 +267,7 @@ class MessageService:
             if message.deleted_at is None:
                 message.body, message.deleted_at = None, self._clock.now()
                 await search.index_txn(uow.session, message)
-                await self._announce_txn(uow, "message.updated", message, actor.user_id)
+                await self._announce_txn(uow, "message.updated", message, actor.user_id, "deleted")
             wire = message_wire(message, [])
             await uow.commit()
         return wire
@@ -292,7 +296,7 @@ class MessageService:
             await uow.session.flush()
             reactions = (await store.reactions_for(uow.session, [message.id])).get(message.id, [])
             if on != (existing is not None):
-                await self._announce_txn(uow, "message.updated", message, actor.user_id)
+                await self._announce_txn(uow, "message.updated", message, actor.user_id, "reaction")
             wire = message_wire(message, reactions)
             await uow.commit()
         return wire
