@@ -32,6 +32,8 @@ from parlour.features.privacy.routes import router as privacy_router
 from parlour.features.requests.handler_pages import router as handler_pages_router
 from parlour.features.requests.pages import router as requests_pages_router
 from parlour.features.requests.routes import router as requests_router
+from parlour.features.sso.pages import router as sso_pages_router
+from parlour.features.sso.routes import router as sso_router
 from parlour.settings import Settings
 from parlour.web import pages, problems
 from parlour.web.middleware import AccessLog, RefuseNul, SecurityHeaders
@@ -83,6 +85,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.include_router(handler_pages_router)
     app.include_router(hold_pages_router)
     app.include_router(audit_pages_router)
+    app.include_router(sso_router)
+    app.include_router(sso_pages_router)
 
     @app.get("/health", tags=["operations"])
     async def health() -> dict[str, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import httpx
 from redis.exceptions import RedisError
 
 from parlour.core.clock import Clock, SystemClock
@@ -34,6 +35,7 @@ from parlour.features.privacy.holds import HoldService
 from parlour.features.privacy.notices import PolicyService
 from parlour.features.privacy.policy import PolicyBook
 from parlour.features.requests.service import RequestService
+from parlour.features.sso import OidcClient, SsoService
 from parlour.jobs.runner import JobRunner, JobSettings
 from parlour.mail.service import Mailer, make_mailer
 from parlour.media.janus import JanusSfu
@@ -75,6 +77,7 @@ class Container:
     audit: AuditLog
     requests: RequestService
     children: ChildService
+    sso: SsoService
 
     async def start(self) -> None:
         """Background work that runs while the app serves."""
@@ -88,6 +91,7 @@ class Container:
         await self.jobs.stop()
         await self.calls.stop_sweeper()
         await self.call_media.close()
+        await self.sso.close()
         await self.pump.stop()
         await self.mailer.stop()
         await self.bus.close()
@@ -152,7 +156,20 @@ async def build_container(settings: Settings, clock: Clock | None = None) -> Con
         audit=audit,
         requests=RequestService(db, clock, mailer, jobs, audit, settings, secret_key),
         children=ChildService(db, clock, erasure, audit),
+        sso=_sso(settings, db, clock, accounts, audit, secret_key),
     )
+
+
+def _sso(
+    settings: Settings,
+    db: Database,
+    clock: Clock,
+    accounts: AccountService,
+    audit: AuditLog,
+    secret_key: bytes,
+) -> SsoService:
+    http = httpx.AsyncClient(timeout=settings.sso_timeout_seconds, follow_redirects=False)
+    return SsoService(db, clock, accounts, audit, OidcClient(http), secret_key, settings.base_url)
 
 
 def job_settings(settings: Settings) -> JobSettings:

@@ -38,6 +38,13 @@ class ErrorCode(StrEnum):
     EXPORT_EXPIRED = "export_expired"
     VERIFICATION_FAILED = "verification_failed"
     REQUEST_STATE = "request_state_conflict"
+    SSO_STATE_MISMATCH = "sso_state_mismatch"
+    SSO_TOKEN_INVALID = "sso_token_invalid"  # noqa: S105 - an error code
+    SSO_EMAIL_UNVERIFIED = "sso_email_unverified"
+    SSO_DOMAIN_UNMAPPED = "sso_domain_unmapped"
+    SSO_DOMAIN_TAKEN = "sso_domain_taken"
+    SSO_PROVIDER_UNREACHABLE = "sso_provider_unreachable"
+    SSO_CANCELLED = "sso_cancelled"
     INTERNAL = "internal_error"
 
 
@@ -71,6 +78,13 @@ _DEFAULT_STATUS: dict[ErrorCode, int] = {
     ErrorCode.EXPORT_EXPIRED: 410,
     ErrorCode.VERIFICATION_FAILED: 400,
     ErrorCode.REQUEST_STATE: 409,
+    ErrorCode.SSO_STATE_MISMATCH: 400,
+    ErrorCode.SSO_TOKEN_INVALID: 401,
+    ErrorCode.SSO_EMAIL_UNVERIFIED: 403,
+    ErrorCode.SSO_DOMAIN_UNMAPPED: 404,
+    ErrorCode.SSO_DOMAIN_TAKEN: 409,
+    ErrorCode.SSO_PROVIDER_UNREACHABLE: 502,
+    ErrorCode.SSO_CANCELLED: 400,
     ErrorCode.INTERNAL: 500,
 }
 

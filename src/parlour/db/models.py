@@ -10,6 +10,7 @@ from parlour.features.consent import models as consent_models
 from parlour.features.orgs import models as orgs_models
 from parlour.features.privacy import models as privacy_models
 from parlour.features.requests import models as requests_models
+from parlour.features.sso import models as sso_models
 from parlour.jobs import models as jobs_models
 from parlour.mail import models as mail_models
 
@@ -26,4 +27,5 @@ __all__ = [
     "orgs_models",
     "privacy_models",
     "requests_models",
+    "sso_models",
 ]
