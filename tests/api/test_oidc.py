@@ -387,4 +387,51 @@ async def test_a_person_unlinks_their_identity(
     assert (await owner.http.get("/api/v1/me/linked-identities")).json() == []
     async with container.db.transaction() as uow:
         actions = list(await uow.session.scalars(select(AuditEntry.action)))
-    assert {"sso.configure", "sso.link", "sso.signin", "sso.unlink"} <= set(actions)
+    assert {"sso.configure", "sso.link", "sso.unlink"} <= set(actions)
+
+
+# -- the pages --------------------------------------------------------------------------------
+
+
+async def test_the_owner_sets_up_sign_in_on_the_organisation_pages(
+    app: FastAPI, provider: Provider, owner: Person
+) -> None:
+    assert "/org/sign-in" in parse_html((await owner.http.get("/org")).text).links
+    page = await owner.http.get("/org/sign-in")
+    assert page.status_code == 200
+    assert f"{APP}/signin/sso/callback" in page.text
+    assert CLIENT_SECRET not in page.text  # never shown again
+    parsed = parse_html(page.text)
+    assert parsed.field("issuer")["value"] == provider.issuer
+    assert not parsed.unlabelled()
+    form = {
+        "csrf_token": parsed.csrf,
+        "issuer": provider.issuer,
+        "client_id": CLIENT_ID,
+        "client_secret": "",  # empty keeps the stored one
+        "domains": "example.org\nExample.NET, example.com",
+    }
+    saved = await owner.http.post("/org/sign-in", data=form, follow_redirects=True)
+    assert saved.status_code == 200 and "Saved." in saved.text
+    shown = (await owner.http.get(f"/api/v1/orgs/{owner.org_id}/identity-provider")).json()
+    assert shown["domains"] == ["example.com", "example.net", "example.org"]
+    wrong = await owner.http.post("/org/sign-in", data={**form, "domains": "not a domain!"})
+    assert wrong.status_code == 422 and 'aria-invalid="true"' in wrong.text
+    colleague = await member(app, owner)
+    assert (await colleague.http.get("/org/sign-in")).status_code == 403
+    await colleague.close()
+
+
+async def test_a_person_unlinks_on_the_linked_identities_page(
+    container: Container, provider: Provider, owner: Person, browser: httpx.AsyncClient
+) -> None:
+    await sign_in(browser, provider, "sub-page", owner.email)
+    assert "/sessions/linked" in parse_html((await browser.get("/sessions")).text).links
+    page = await browser.get("/sessions/linked")
+    assert provider.issuer in page.text
+    parsed = parse_html(page.text)
+    action = next(f["action"] for f in parsed.forms if f.get("action", "").endswith("/unlink"))
+    done = await browser.post(action, data={"csrf_token": parsed.csrf}, follow_redirects=True)
+    assert "No identity provider is linked to your account." in done.text
+    async with container.db.transaction() as uow:
+        assert not list(await uow.session.scalars(select(LinkedIdentity)))

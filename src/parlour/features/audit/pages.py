@@ -51,6 +51,12 @@ ACTIONS = {
     "request.answered": "Answered a privacy request",
     "request.refused": "Refused a privacy request",
     "request.remind": "Reminded the handlers of a request",
+    "sso.configure": "Set up sign-in through the identity provider",
+    "sso.remove": "Removed the identity provider",
+    "sso.link": "Linked an identity provider to an account",
+    "sso.account_created": "Made an account through the identity provider",
+    "sso.unlink": "Unlinked an identity provider",
+    "sso.refused": "Refused a sign-in through the identity provider",
 }
 AN_OWNER = "An owner"
 # Doers without an account.
@@ -58,6 +64,7 @@ NOBODY = {
     "system": "Parlour (a background job)",
     "operator": "The operator (command line)",
     "requester": "The requester",
+    "visitor": "A visitor who was not signed in",
 }
 
 

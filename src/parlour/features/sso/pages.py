@@ -28,7 +28,10 @@ COOKIE_PATH = "/signin/sso"
 NEW_ACCOUNT = "/signin/sso/new-account"
 PROVIDER_FIELDS = ("issuer", "client_id", "client_secret", "domains")
 NEW_ACCOUNT_FIELDS = ("name", "birth_date", "accept_policy")
-NOTICES = {"saved": "Saved. People of these domains can now sign in through your provider."}
+NOTICES = {
+    "saved": "Saved. People of these domains can now sign in through your provider.",
+    "unlinked": "Unlinked. That provider no longer signs you in to this account.",
+}
 
 
 def _set_flow_cookie(request: Request, response: Response, value: str, seconds: int) -> None:
@@ -207,3 +210,24 @@ async def new_account_submit(request: Request) -> Response:
     except AppError as error:
         return await _new_account_form(request, error, kept(form, *NEW_ACCOUNT_FIELDS))
     return _answer(request, done)
+
+
+# -- a person's linked identities -------------------------------------------------------------
+
+
+@router.get("/sessions/linked")
+async def linked_page(request: Request) -> Response:
+    actor = await signed_in(request)
+    if actor is None:
+        return signin_first(request)
+    links = await get_container(request).sso.links(actor)
+    return await render(request, "sso/linked.html", links=links, notice=notice(request, NOTICES))
+
+
+@router.post("/sessions/linked/{link_id}/unlink")
+async def linked_unlink(request: Request, link_id: str) -> Response:
+    actor = await signed_in(request)
+    if actor is None:
+        return signin_first(request)
+    await get_container(request).sso.unlink(actor, link_id)
+    return redirect("/sessions/linked?notice=unlinked")

@@ -324,7 +324,7 @@ class SsoService:
                     flow.next,
                 )
                 return NeedsAccount(self._seals.seal_vouched(vouched, self._clock.now()))
-            secret = await self._session_txn(uow, user, client, "sso.signin")
+            secret = await self._session_txn(uow, user, client)
             await uow.commit()
         return SignedIn(secret, flow.next)
 
@@ -370,16 +370,14 @@ class SsoService:
             uow, Doer(user.id, user.role), Access("sso.link", user.id, user.org_id, ("issuer",))
         )
 
-    async def _session_txn(self, uow: UnitOfWork, user: User, client: Client, action: str) -> str:
+    async def _session_txn(self, uow: UnitOfWork, user: User, client: Client) -> str:
+        """A session, as a password sign-in makes one (and, like it, not audited)."""
         try:
             _auth, secret = self._accounts.sign_in_verified_txn(uow, user, client)
         except AppError:
             await self._refuse_txn(uow, "account_status", user.org_id, user.id, raise_=False)
             await uow.commit()
             raise
-        await self._audit.record_txn(
-            uow, Doer(user.id, user.role), Access(action, user.id, user.org_id, ("session",))
-        )
         return secret
 
     # -- a new account for someone the provider vouched for --------------------------------
@@ -417,7 +415,12 @@ class SsoService:
                 uow.session, org.id, form, "member", passwordless=True
             )
             await self._link_txn(uow, user, vouched.issuer, vouched.subject)
-            secret = await self._session_txn(uow, user, client, "sso.account_created")
+            secret = await self._session_txn(uow, user, client)
+            await self._audit.record_txn(
+                uow,
+                Doer(user.id, user.role),
+                Access("sso.account_created", user.id, org.id, ("email", "name")),
+            )
             await uow.commit()
         log.info("account made by sso", extra={"event": "sso.account_created", "user": user.id})
         return SignedIn(secret, vouched.next)
