@@ -89,7 +89,13 @@ async def to_provider(browser: httpx.AsyncClient, email: str) -> httpx.Response:
     """'Sign in with your organisation' on the sign-in page: ends at the provider's form."""
     page = await browser.get("/signin")
     form = {"csrf_token": parse_html(page.text).csrf, "email": email, "next": "/profile"}
-    return await browser.post("/signin/sso", data=form, follow_redirects=True)
+    onward = await browser.post("/signin/sso", data=form)
+    if onward.status_code != 200:
+        return onward
+    # A page that moves on by itself (meta refresh), with the same address as a link.
+    link = next(u for u in parse_html(onward.text).links if "/oauth2/authorize" in u)
+    assert f'content="0; url={link}"' in onward.text.replace("&amp;", "&")
+    return await browser.get(html.unescape(link), follow_redirects=True)
 
 
 async def as_person(

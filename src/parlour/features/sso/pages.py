@@ -143,7 +143,7 @@ async def signin_sso_start(request: Request) -> Response:
             sso_error=error.fields.get("email", error.detail),
             sso_email=text(form, "email"),
         )
-    response = redirect(started.url)
+    response = await render(request, "sso/continue.html", url=started.url)
     _set_flow_cookie(request, response, started.sealed_flow, FLOW_SECONDS)
     return response
 
@@ -159,12 +159,13 @@ async def signin_sso_callback(request: Request) -> Response:
     return _answer(request, done)
 
 
-def _answer(request: Request, done: SignedIn | NeedsAccount) -> Response:
+def _answer(request: Request, done: SignedIn | NeedsAccount, welcome: bool = False) -> Response:
+    """Signed in: where the person was going (a new account: the profile, as after sign-up)."""
     if isinstance(done, NeedsAccount):
         response = redirect(NEW_ACCOUNT)
         _set_flow_cookie(request, response, done.sealed, NEW_ACCOUNT_SECONDS)
         return response
-    response = redirect(done.next)
+    response = redirect("/profile?notice=welcome" if welcome else done.next)
     _clear_flow_cookie(request, response)
     set_session_cookie(response, get_container(request), done.session_secret)
     return response
@@ -209,7 +210,7 @@ async def new_account_submit(request: Request) -> Response:
         )
     except AppError as error:
         return await _new_account_form(request, error, kept(form, *NEW_ACCOUNT_FIELDS))
-    return _answer(request, done)
+    return _answer(request, done, welcome=True)
 
 
 # -- a person's linked identities -------------------------------------------------------------
