@@ -15,12 +15,11 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import date, timedelta
-from urllib.parse import urlsplit
 
 from parlour.core.clock import Clock
 from parlour.core.errors import AppError, ErrorCode, invalid, not_found
 from parlour.core.ids import keyed_digest, new_id, token_digest
-from parlour.core.secretbox import SecretBox
+from parlour.core.secretbox import SecretBox, Unreadable
 from parlour.db.uow import Database, UnitOfWork
 from parlour.features.accounts import store as accounts_store
 from parlour.features.accounts.actor import Actor, Client
@@ -41,13 +40,12 @@ from parlour.features.sso.oidc import (
     TokenRefused,
     authorization_url,
 )
+from parlour.features.sso.rules import checked_domains, checked_issuer
 from parlour.features.sso.words import REFUSALS, refusal
 
 log = logging.getLogger("parlour.sso")
 
 VISITOR = Doer(None, "visitor")
-LOOPBACK = {"localhost", "127.0.0.1", "::1"}
-MAX_DOMAINS = 20
 NONCE_MEMORY = timedelta(hours=1)
 CALLBACK_PATH = "/signin/sso/callback"
 
@@ -142,7 +140,7 @@ class SsoService:
     async def configure(self, actor: Actor, org_id: str, change: ProviderChange) -> ProviderView:
         """Checks the issuer answers discovery before anything is saved."""
         self._require_owner(actor, org_id)
-        issuer, domains = _checked_issuer(change.issuer), _checked_domains(change.domains)
+        issuer, domains = checked_issuer(change.issuer), checked_domains(change.domains)
         client_id = change.client_id.strip()
         if not client_id:
             raise invalid("client_id", "Enter the client id the provider gave you.")
@@ -286,7 +284,7 @@ class SsoService:
             await self._refuse("domain" if provider is None else "code", flow.org_id, None)
         assert provider is not None  # noqa: S101 - _refuse raises
         discovery = await self._discover(provider.issuer, flow.org_id)
-        secret = self._client_secrets.open(provider.client_secret_sealed, self._clock.now())
+        secret = await self._client_secret(provider)
         request = self._auth_request(provider, flow, "")
         expected = Expected(discovery.issuer, provider.client_id, flow.nonce, self._clock.now())
         try:
@@ -297,6 +295,19 @@ class SsoService:
         except TokenRefused as exc:
             await self._refuse(exc.reason, flow.org_id, None)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _client_secret(self, provider: IdentityProvider) -> str:
+        """The stored secret; unreadable once the instance secret has changed (then an owner
+        saves it again), which makes the provider unusable, not a server error."""
+        try:
+            return self._client_secrets.open(provider.client_secret_sealed, self._clock.now())
+        except Unreadable:
+            log.warning(
+                "client secret unreadable: save it again",
+                extra={"event": "sso.secret_unreadable", "org": provider.org_id},
+            )
+            await self._refuse("provider", provider.org_id, None)
+            raise
 
     async def _conclude(
         self, flow: Flow, claims: dict[str, object], client: Client
@@ -452,26 +463,3 @@ class SsoService:
         if raise_:
             await uow.commit()
             raise refusal(reason)
-
-
-def _checked_issuer(value: str) -> str:
-    issuer = value.strip().rstrip("/")
-    parts = urlsplit(issuer)
-    secure = parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in LOOPBACK)
-    if not parts.hostname or not secure or parts.query or parts.fragment:
-        raise invalid(
-            "issuer", "Enter the issuer's https address, like https://accounts.google.com."
-        )
-    return issuer
-
-
-def _checked_domains(values: list[str]) -> list[str]:
-    domains = sorted({domain_of(v) for v in values if v.strip()})
-    wrong = [d for d in domains if not is_domain(d)]
-    if wrong:
-        raise invalid("domains", f"{wrong[0]} is not an email domain, like example.org.")
-    if not domains:
-        raise invalid("domains", "Give at least one email domain of your organisation.")
-    if len(domains) > MAX_DOMAINS:
-        raise invalid("domains", f"Give at most {MAX_DOMAINS} domains.")
-    return domains
