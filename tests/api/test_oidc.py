@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -441,3 +441,26 @@ async def test_a_person_unlinks_on_the_linked_identities_page(
     assert "No identity provider is linked to your account." in done.text
     async with container.db.transaction() as uow:
         assert not list(await uow.session.scalars(select(LinkedIdentity)))
+
+
+async def test_the_request_carries_pkce_and_a_sign_in_left_too_long_is_refused(
+    app: FastAPI,
+    container: Container,
+    clock: FixedClock,
+    provider: Provider,
+    owner: Person,
+    browser: httpx.AsyncClient,
+) -> None:
+    colleague = await member(app, owner)
+    provider.claims("sub-slow", email=colleague.email, email_verified=True)
+    at_provider = await to_provider(browser, colleague.email)
+    query = dict(parse_qsl(urlsplit(str(at_provider.url)).query))
+    assert query["code_challenge_method"] == "S256" and len(query["code_challenge"]) == 43
+    assert query["scope"] == "openid email profile" and query["client_id"] == CLIENT_ID
+    assert query["redirect_uri"] == f"{APP}/signin/sso/callback"
+    clock.advance(timedelta(minutes=11))  # the flow cookie lasts ten
+    refused = await as_person(browser, at_provider, "sub-slow")
+    assert refused.status_code == 400 and "sso_state_mismatch" in refused.text
+    assert (await browser.get("/api/v1/me")).status_code == 401
+    assert await refusals(container) == [["state"]]
+    await colleague.close()
