@@ -34,6 +34,8 @@ from parlour.features.privacy.routes import router as privacy_router
 from parlour.features.requests.handler_pages import router as handler_pages_router
 from parlour.features.requests.pages import router as requests_pages_router
 from parlour.features.requests.routes import router as requests_router
+from parlour.features.sso.pages import router as sso_pages_router
+from parlour.features.sso.routes import router as sso_router
 from parlour.features.webhooks.pages import router as webhooks_pages_router
 from parlour.features.webhooks.routes import router as webhooks_router
 from parlour.settings import Settings
@@ -91,6 +93,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.include_router(api_keys_pages_router)
     app.include_router(webhooks_router)
     app.include_router(webhooks_pages_router)
+    app.include_router(sso_router)
+    app.include_router(sso_pages_router)
 
     @app.get("/health", tags=["operations"])
     async def health() -> dict[str, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import httpx
 from redis.exceptions import RedisError
 
 from parlour.core.clock import Clock, SystemClock
@@ -37,6 +38,7 @@ from parlour.features.privacy.notices import PolicyService
 from parlour.features.privacy.policy import PolicyBook
 from parlour.features.privacy.retention import RetentionService
 from parlour.features.requests.service import RequestService
+from parlour.features.sso import OidcClient, SsoService
 from parlour.features.webhooks import WebhookService, build_webhooks
 from parlour.jobs.runner import JobRunner, JobSettings
 from parlour.mail.service import Mailer, make_mailer
@@ -82,6 +84,7 @@ class Container:
     retention: RetentionService
     api_keys: ApiKeyService
     webhooks: WebhookService
+    sso: SsoService
 
     async def start(self) -> None:
         """Background work that runs while the app serves."""
@@ -95,6 +98,7 @@ class Container:
         await self.jobs.stop()
         await self.calls.stop_sweeper()
         await self.call_media.close()
+        await self.sso.close()
         await self.pump.stop()
         await self.mailer.stop()
         await self.bus.close()
@@ -171,7 +175,20 @@ async def build_container(settings: Settings, clock: Clock | None = None) -> Con
             settings.api_key_rate_per_minute,
         ),
         webhooks=webhooks,
+        sso=_sso(settings, db, clock, accounts, audit, secret_key),
     )
+
+
+def _sso(
+    settings: Settings,
+    db: Database,
+    clock: Clock,
+    accounts: AccountService,
+    audit: AuditLog,
+    secret_key: bytes,
+) -> SsoService:
+    http = httpx.AsyncClient(timeout=settings.sso_timeout_seconds, follow_redirects=False)
+    return SsoService(db, clock, accounts, audit, OidcClient(http), secret_key, settings.base_url)
 
 
 def job_settings(settings: Settings) -> JobSettings:

@@ -116,6 +116,13 @@ class Settings(BaseSettings):
         default=3600, ge=60, le=86400, description="How long minted TURN credentials last."
     )
 
+    sso_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=60,
+        description="How long Parlour waits for an organisation's identity provider.",
+    )
+
     worker_in_process: bool = Field(
         default=True, description="Run durable jobs inside `parlour serve` (off: `parlour worker`)."
     )

@@ -22,6 +22,8 @@ from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 
 from parlour.container import Container
+from parlour.core.ids import new_id
+from parlour.features.sso.models import LinkedIdentity
 from parlour.settings import Settings
 from tests.support.world import (
     Person,
@@ -57,6 +59,7 @@ ID_PARAMS = {
     "request_id": "privacy_request",
     "key_id": "api_key",
     "webhook_id": "webhook",
+    "link_id": "linked_identity",
 }
 # Path parameters that are not ids of anything, with the value to use and why.
 VALUE_PARAMS = {"emoji": (EMOJI, "a reaction's character; the message id is what is guarded")}
@@ -87,6 +90,12 @@ BODIES: dict[tuple[str, str], Callable[[dict[str, Any]], dict[str, Any]]] = {
     },
     ("PATCH", "/api/v1/messages/{message_id}"): lambda v: {"body": "edited"},
     ("PATCH", "/api/v1/orgs/{org_id}/webhooks/{webhook_id}"): lambda v: {"state": "paused"},
+    ("PUT", "/api/v1/orgs/{org_id}/identity-provider"): lambda v: {
+        "issuer": "https://id.a.example",
+        "client_id": "parlour",
+        "client_secret": "s",
+        "domains": ["a.example"],
+    },
     ("POST", "/api/v1/orgs/{org_id}/webhooks"): lambda v: {
         "url": "http://127.0.0.1:9/hook",
         "event_types": ["member.joined"],
@@ -189,6 +198,7 @@ async def build(app: FastAPI, root: Person, name: str) -> World:
         "privacy_request": None,
         "api_key": None,
         "webhook": None,
+        "linked_identity": None,
     }
     found, _unknown = targets(app)
     if any("call_id" in t.params for t in found):
@@ -294,11 +304,28 @@ def actors_of(world: World, app: FastAPI) -> Iterator[Actor]:
     )
 
 
+async def linked_identity(container: Container, person: Person) -> str:
+    """A sign-in link to an identity provider, as the sign-in flow leaves one (not run here)."""
+    link = LinkedIdentity(
+        id=new_id(),
+        user_id=person.id,
+        issuer="https://id.a.example",
+        subject_digest=uuid.uuid4().hex * 2,
+        subject_sealed="sealed",
+        created_at=container.clock.now(),
+    )
+    async with container.db.transaction() as uow:
+        uow.session.add(link)
+        await uow.commit()
+    return link.id
+
+
 @pytest.fixture
 async def two_orgs(app: FastAPI, container: Container) -> tuple[World, World]:
     root = await instance_owner(app, container, "Operator")
     a = await build(app, root, "A")
     b = await build(app, root, "B")
+    a.ids["linked_identity"] = await linked_identity(container, a.member)
     await fillers_are_real(a, app)
     return a, b
 

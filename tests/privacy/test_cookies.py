@@ -108,6 +108,7 @@ def test_the_registry_names_our_cookies_in_the_five_categories(container: Contai
         "parlour_csrf": Category.STRICTLY_NECESSARY,
         "parlour_consent": Category.STRICTLY_NECESSARY,
         "parlour_guest": Category.STRICTLY_NECESSARY,
+        "parlour_sso": Category.STRICTLY_NECESSARY,
     }
     assert [c.value for c in Category] == [
         "strictly_necessary",

@@ -43,6 +43,13 @@ class ErrorCode(StrEnum):
     API_KEY_REVOKED = "api_key_revoked"
     RATE_LIMITED = "rate_limited"
     WEBHOOK_URL_REFUSED = "webhook_url_refused"
+    SSO_STATE_MISMATCH = "sso_state_mismatch"
+    SSO_TOKEN_INVALID = "sso_token_invalid"  # noqa: S105 - an error code
+    SSO_EMAIL_UNVERIFIED = "sso_email_unverified"
+    SSO_DOMAIN_UNMAPPED = "sso_domain_unmapped"
+    SSO_DOMAIN_TAKEN = "sso_domain_taken"
+    SSO_PROVIDER_UNREACHABLE = "sso_provider_unreachable"
+    SSO_CANCELLED = "sso_cancelled"
     INTERNAL = "internal_error"
 
 
@@ -81,6 +88,13 @@ _DEFAULT_STATUS: dict[ErrorCode, int] = {
     ErrorCode.API_KEY_REVOKED: 401,
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.WEBHOOK_URL_REFUSED: 422,
+    ErrorCode.SSO_STATE_MISMATCH: 400,
+    ErrorCode.SSO_TOKEN_INVALID: 401,
+    ErrorCode.SSO_EMAIL_UNVERIFIED: 403,
+    ErrorCode.SSO_DOMAIN_UNMAPPED: 404,
+    ErrorCode.SSO_DOMAIN_TAKEN: 409,
+    ErrorCode.SSO_PROVIDER_UNREACHABLE: 502,
+    ErrorCode.SSO_CANCELLED: 400,
     ErrorCode.INTERNAL: 500,
 }
 

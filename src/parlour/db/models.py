@@ -11,6 +11,7 @@ from parlour.features.consent import models as consent_models
 from parlour.features.orgs import models as orgs_models
 from parlour.features.privacy import models as privacy_models
 from parlour.features.requests import models as requests_models
+from parlour.features.sso import models as sso_models
 from parlour.features.webhooks import models as webhooks_models
 from parlour.jobs import models as jobs_models
 from parlour.mail import models as mail_models
@@ -29,5 +30,6 @@ __all__ = [
     "orgs_models",
     "privacy_models",
     "requests_models",
+    "sso_models",
     "webhooks_models",
 ]

@@ -119,10 +119,13 @@ class AccountService:
         *,
         is_instance_owner: bool = False,
         by_operator: bool = False,
+        passwordless: bool = False,
     ) -> User:
         """Validates everything first, then writes the user and their policy acceptance.
 
         An operator creating an account records no acceptance: only the person can give one.
+        ``passwordless``: the person signs in through their organisation's identity provider
+        and has no password (they can set one later through a reset link).
         """
         policy = self._policies.current(self._clock.now().date())
         accepted = form.accept_policy is not None
@@ -132,7 +135,7 @@ class AccountService:
                 f"Read and accept privacy policy version {policy.version} to continue.",
                 fields={"accept_policy": "Accept the current privacy policy."},
             )
-        password_hash = await self.hash_password(form.password)
+        password_hash = None if passwordless else await self.hash_password(form.password)
         email = form.email.strip().lower()
         if await store.user_by_email(session, email) is not None:
             raise invalid(
@@ -261,6 +264,17 @@ class AccountService:
     ) -> tuple[AuthSession, str]:
         """A session for someone who just proved who they are (registration, reset)."""
         return self._new_session_txn(uow.session, user, client, "cookie")
+
+    def sign_in_verified_txn(
+        self, uow: UnitOfWork, user: User, client: Client
+    ) -> tuple[AuthSession, str]:
+        """Signs in someone an identity provider vouched for: no password, the same session
+        as a password sign-in, and the same refusal of suspended and closed accounts."""
+        if user.status != "active":
+            raise AppError(ErrorCode.FORBIDDEN, _NOT_ACTIVE.get(user.status, SUSPENDED))
+        auth, secret = self._new_session_txn(uow.session, user, client, "cookie")
+        log.info("signed in", extra={"event": "auth.signin", "user": user.id, "via": "sso"})
+        return auth, secret
 
     async def authenticate(self, secret: str, via: str) -> Actor | None:
         now = self._clock.now()

@@ -55,6 +55,12 @@ ACTIONS = {
     "api_key.revoke": "Revoked an API key",
     "api_key.used": "Used its API key (this minute)",
     "api_key.refused": "Was refused with its API key (this minute)",
+    "sso.configure": "Set up sign-in through the identity provider",
+    "sso.remove": "Removed the identity provider",
+    "sso.link": "Linked an identity provider to an account",
+    "sso.account_created": "Made an account through the identity provider",
+    "sso.unlink": "Unlinked an identity provider",
+    "sso.refused": "Refused a sign-in through the identity provider",
 }
 AN_OWNER = "An owner"
 # Doers without an account.
@@ -62,6 +68,7 @@ NOBODY = {
     "system": "Parlour (a background job)",
     "operator": "The operator (command line)",
     "requester": "The requester",
+    "visitor": "A visitor who was not signed in",
 }
 
 

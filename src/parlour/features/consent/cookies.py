@@ -17,6 +17,7 @@ SESSION = "parlour_session"
 FORM_CSRF = "parlour_csrf"
 CONSENT = "parlour_consent"
 GUEST = "parlour_guest"
+SSO = "parlour_sso"
 
 
 class Category(StrEnum):
@@ -107,6 +108,14 @@ def registry(session_days: int, consent_days: int) -> tuple[Cookie, ...]:
             "provide_service",
             "a day at most; it stops working when the call ends",
             "Lets a guest who joined a call by link take part in that one call: a signed id.",
+        ),
+        Cookie(
+            SSO,
+            Category.STRICTLY_NECESSARY,
+            "account_security",
+            "15 minutes at most, while you sign in through your organisation",
+            "Carries a sign-in through your organisation's identity provider: its one-time "
+            "values and then who the provider confirmed you are, encrypted.",
         ),
         Cookie(
             CONSENT,
