@@ -26,6 +26,7 @@ from parlour.features.chat.social import SocialService
 from parlour.features.chat.stream import StreamService
 from parlour.features.consent.service import ConsentService
 from parlour.features.marketing.service import MarketingService
+from parlour.features.mfa import MfaService, PasskeyService
 from parlour.features.orgs.service import OrgService
 from parlour.features.privacy.children import ChildService
 from parlour.features.privacy.erasure import ErasureService
@@ -75,6 +76,8 @@ class Container:
     audit: AuditLog
     requests: RequestService
     children: ChildService
+    mfa: MfaService
+    passkeys: PasskeyService
 
     async def start(self) -> None:
         """Background work that runs while the app serves."""
@@ -123,6 +126,8 @@ async def build_container(settings: Settings, clock: Clock | None = None) -> Con
     consent = ConsentService(db, clock, book)
     calls = CallService(db, clock, events, conversations, settings, secret_key, consent)
     sfu = await _sfu(settings)
+    mfa = MfaService(db, clock, accounts, audit, secret_key)
+    passkeys = PasskeyService(db, clock, accounts, mfa, audit, settings.base_url)
     return Container(
         settings,
         clock,
@@ -152,6 +157,8 @@ async def build_container(settings: Settings, clock: Clock | None = None) -> Con
         audit=audit,
         requests=RequestService(db, clock, mailer, jobs, audit, settings, secret_key),
         children=ChildService(db, clock, erasure, audit),
+        mfa=mfa,
+        passkeys=passkeys,
     )
 
 

@@ -38,6 +38,9 @@ class ErrorCode(StrEnum):
     EXPORT_EXPIRED = "export_expired"
     VERIFICATION_FAILED = "verification_failed"
     REQUEST_STATE = "request_state_conflict"
+    SECOND_FACTOR_REQUIRED = "second_factor_required"
+    SECOND_FACTOR_INVALID = "second_factor_invalid"
+    SECOND_FACTOR_ENROLMENT_REQUIRED = "second_factor_enrolment_required"
     INTERNAL = "internal_error"
 
 
@@ -71,6 +74,9 @@ _DEFAULT_STATUS: dict[ErrorCode, int] = {
     ErrorCode.EXPORT_EXPIRED: 410,
     ErrorCode.VERIFICATION_FAILED: 400,
     ErrorCode.REQUEST_STATE: 409,
+    ErrorCode.SECOND_FACTOR_REQUIRED: 401,
+    ErrorCode.SECOND_FACTOR_INVALID: 401,
+    ErrorCode.SECOND_FACTOR_ENROLMENT_REQUIRED: 403,
     ErrorCode.INTERNAL: 500,
 }
 

@@ -23,7 +23,13 @@ from parlour.features.calls.schemas import SignalFrame
 from parlour.features.chat.events import device_channel, user_channel
 from parlour.features.chat.stream import StreamSession, error_frame
 from parlour.realtime.bus import Closed, Overflow, Subscription
-from parlour.web.auth import GUEST_COOKIE, SESSION_COOKIE, guest_id_of, session_signer
+from parlour.web.auth import (
+    ENROL_FIRST,
+    GUEST_COOKIE,
+    SESSION_COOKIE,
+    guest_id_of,
+    session_signer,
+)
 
 log = logging.getLogger("parlour.stream")
 router = APIRouter()
@@ -94,6 +100,8 @@ async def stream(ws: WebSocket) -> None:
     await ws.accept()
     sender = Sender(ws)
     actor, why = await _authenticate(ws, container)
+    if actor is not None and actor.must_enrol:
+        actor, why = None, ENROL_FIRST
     if actor is None:
         await sender.send(error_frame(ErrorCode.UNAUTHENTICATED, why))
         await ws.close(CLOSE_UNAUTHENTICATED)
