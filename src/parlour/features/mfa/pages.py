@@ -99,7 +99,7 @@ async def _security_page(
 ) -> Response:
     c = get_container(request)
     context: dict[str, Any] = {
-        "status": await c.mfa.status(actor),
+        "mfa": await c.mfa.status(actor),
         "fresh_codes": fresh_codes,
         "notice": notice(request, NOTICES),
         "values": {},

@@ -85,6 +85,7 @@ class PasskeyService:
     async def _challenge_txn(self, uow: UnitOfWork, user_id: str, purpose: str) -> bytes:
         now = self._clock.now()
         await store.drop_expired_challenges_txn(uow.session, now)
+        await store.take_challenge_txn(uow.session, user_id, purpose, now)  # one live at a time
         challenge = os.urandom(32)
         uow.session.add(
             WebauthnChallenge(
@@ -133,22 +134,24 @@ class PasskeyService:
         self, actor: Actor, name: str, credential: dict[str, Any]
     ) -> tuple[Passkey, list[str]]:
         """Checks the browser's answer and keeps the passkey; recovery codes if it is the first
-        factor (shown once)."""
+        factor (shown once). The challenge is spent whatever the answer."""
+        async with self._db.transaction() as uow:
+            challenge = await self._taken_challenge_txn(uow, actor.user_id, REGISTER)
+            await uow.commit()
+        try:
+            verified = webauthn.verify_registration_response(
+                credential=credential,
+                expected_challenge=challenge,
+                expected_rp_id=self.rp_id,
+                expected_origin=self.origin,
+            )
+        except BAD_CREDENTIAL as exc:
+            log.info("passkey refused", extra={"event": "mfa.passkey_refused"})
+            raise invalid("credential", NOT_ACCEPTED) from exc
         async with self._db.transaction() as uow:
             user = await uow.session.get(User, actor.user_id)
             if user is None:
                 raise AppError(ErrorCode.UNAUTHENTICATED, "Sign in again.")
-            challenge = await self._taken_challenge_txn(uow, user.id, REGISTER)
-            try:
-                verified = webauthn.verify_registration_response(
-                    credential=credential,
-                    expected_challenge=challenge,
-                    expected_rp_id=self.rp_id,
-                    expected_origin=self.origin,
-                )
-            except BAD_CREDENTIAL as exc:
-                log.info("passkey refused", extra={"event": "mfa.passkey_refused"})
-                raise invalid("credential", NOT_ACCEPTED) from exc
             credential_id = bytes_to_base64url(verified.credential_id)
             if await store.passkey_by_credential(uow.session, credential_id) is not None:
                 raise AppError(ErrorCode.CONFLICT, "This passkey is registered already.")
