@@ -11,12 +11,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from urllib.parse import urlparse
 
+import pyotp
 import pytest
 from fastapi import FastAPI
 from playwright.async_api import Browser, Page, expect
 from sqlalchemy import select
 
 from parlour.container import Container
+from parlour.core.clock import FixedClock
 from parlour.features.mfa.models import Passkey
 from parlour.settings import Settings
 from tests.e2e.test_account_pages import check
@@ -58,7 +60,7 @@ async def sign_in_with_password(page: Page, base_url: str, email: str) -> None:
 
 @pytest.mark.promise("P-ACC-6")
 async def test_register_a_passkey_then_sign_in_with_it(
-    app: FastAPI, container: Container, browser: Browser, base_url: str
+    app: FastAPI, container: Container, browser: Browser, base_url: str, clock: FixedClock
 ) -> None:
     owner = await instance_owner(app, container)
     pat = await member(app, owner)
@@ -96,4 +98,15 @@ async def test_register_a_passkey_then_sign_in_with_it(
         passkey = await uow.session.scalar(select(Passkey))
     assert passkey is not None and passkey.last_used_at is not None
     assert passkey.name == "Test phone" and "internal" in passkey.transports
+
+    # The authenticator app beside it: the QR code and the key fit the phone too.
+    await page.get_by_role("button", name="Set up an authenticator app").click()
+    secret = (await page.locator("[data-totp-secret]").text_content() or "").strip()
+    await expect(page.locator(".qr svg")).to_be_visible()
+    await check(page, "security-totp-setup")
+    await page.get_by_label("Code from the app").fill(pyotp.TOTP(secret).at(clock.now()))
+    await page.get_by_role("button", name="Turn on").click()
+    await expect(page.get_by_text("On", exact=True)).to_be_visible()
+    await expect(page.locator("[data-recovery-codes] code")).to_have_count(0)  # had codes
+    await check(page, "security-both")
     await context.close()
