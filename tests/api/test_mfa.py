@@ -19,6 +19,7 @@ from parlour.container import Container
 from parlour.core.clock import FixedClock
 from parlour.features.audit.models import AuditEntry
 from parlour.features.mfa.models import RecoveryCode, TotpSecret
+from parlour.features.mfa.sealing import Sealer
 from parlour.settings import Settings
 from tests.conftest import make_client
 from tests.support.authenticator import SoftPasskey
@@ -332,3 +333,44 @@ async def test_the_audit_log_names_events_and_never_secrets(
         rows = list(await uow.session.scalars(select(AuditEntry)))
     dumped = json.dumps([[r.action, r.fields, r.request_id] for r in rows])
     assert secret not in dumped and codes[0] not in dumped and "000000" not in dumped
+
+
+async def test_an_unreadable_secret_refuses_codes_without_a_fault(
+    app: FastAPI, pat: Person, clock: FixedClock, container: Container
+) -> None:
+    """After the instance's secret key changed, the stored secret no longer opens: codes are
+    refused like wrong ones (recovery codes still work), never a 500."""
+    secret, recovery = await enrol(pat, clock)
+    async with container.db.transaction() as uow:
+        row = await uow.session.scalar(select(TotpSecret))
+        assert row is not None
+        row.sealed_secret = Sealer(b"another instance key 0123456789", "totp").seal(secret, pat.id)
+        await uow.commit()
+    refused = await sign_in(app, pat.email, code=code_at(secret, clock))
+    assert refused.status_code == 401 and problem_code(refused) == "second_factor_invalid"
+    assert (await sign_in(app, pat.email, code=recovery[0])).status_code == 200
+
+
+async def test_security_page_forms_keep_the_person_on_the_page(
+    app: FastAPI, pat: Person, clock: FixedClock
+) -> None:
+    await enrol(pat, clock)
+    http = pat.http
+    http.headers["accept"] = "text/html"
+    csrf = parse_html((await http.get("/profile/security")).text).csrf
+    wrong = await http.post(
+        "/profile/security/recovery-codes",
+        data={"csrf_token": csrf, "recovery_password": "not the password"},
+    )
+    assert wrong.status_code == 401
+    field = parse_html(wrong.text).field("recovery_password")
+    assert field.get("aria-invalid") == "true"
+    fresh = await http.post(
+        "/profile/security/recovery-codes", data={"csrf_token": csrf, "recovery_password": PASSWORD}
+    )
+    assert fresh.status_code == 200 and fresh.text.count("<li><code>") == 10
+    off = await http.post(
+        "/profile/security/totp/disable", data={"csrf_token": csrf, "password": PASSWORD}
+    )
+    assert off.status_code == 303 and off.headers["location"].endswith("notice=totp-off")
+    assert "Set up an authenticator app" in (await http.get("/profile/security")).text

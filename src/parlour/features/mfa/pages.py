@@ -96,6 +96,7 @@ async def _security_page(
     error: AppError | None = None,
     on_form: tuple[str, ...] = (),
     fresh_codes: list[str] | None = None,
+    aliases: dict[str, str] | None = None,
 ) -> Response:
     c = get_container(request)
     context: dict[str, Any] = {
@@ -106,7 +107,7 @@ async def _security_page(
     }
     if error is None:
         return await render(request, SECURITY_TEMPLATE, **context)
-    return await render_form(request, SECURITY_TEMPLATE, error, on_form, **context)
+    return await render_form(request, SECURITY_TEMPLATE, error, on_form, aliases=aliases, **context)
 
 
 async def _signed_in_or_redirect(request: Request) -> Actor | Response:
@@ -168,11 +169,10 @@ async def recovery_regenerate(request: Request) -> Response:
     try:
         fresh = await get_container(request).mfa.regenerate_recovery(actor, password)
     except AppError as error:
-        on_form = ("recovery_password",)
-        error.fields = {
-            ("recovery_password" if k == "password" else k): v for k, v in error.fields.items()
-        }
-        return ended_session(request, error) or await _security_page(request, actor, error, on_form)
+        on_form, aliases = ("recovery_password",), {"password": "recovery_password"}
+        return ended_session(request, error) or await _security_page(
+            request, actor, error, on_form, aliases=aliases
+        )
     return await _security_page(request, actor, fresh_codes=fresh)
 
 

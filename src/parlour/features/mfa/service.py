@@ -27,7 +27,7 @@ from parlour.features.accounts.service import (
 from parlour.features.audit.service import Access, AuditLog, Doer
 from parlour.features.mfa import codes, store
 from parlour.features.mfa.models import Passkey, RecoveryCode, TotpSecret
-from parlour.features.mfa.sealing import Sealer
+from parlour.features.mfa.sealing import SealBroken, Sealer
 from parlour.features.orgs.models import Organisation
 
 log = logging.getLogger("parlour.mfa")
@@ -104,7 +104,8 @@ class MfaService:
             org = await uow.session.get(Organisation, user.org_id)
             pending = None
             if totp is not None and totp.confirmed_at is None:
-                pending = self._enrolment(self._sealer.open(totp.sealed_secret, user.id), user)
+                secret = self._opened(totp, user)
+                pending = self._enrolment(secret, user) if secret else None
             return Status(
                 totp=totp is not None and totp.confirmed_at is not None,
                 pending=pending,
@@ -118,6 +119,14 @@ class MfaService:
         if user is None:
             raise AppError(ErrorCode.UNAUTHENTICATED, "Sign in again.")
         return user
+
+    def _opened(self, row: TotpSecret, user: User) -> str | None:
+        """The secret, or None when it no longer opens (the instance's secret key changed)."""
+        try:
+            return self._sealer.open(row.sealed_secret, user.id)
+        except SealBroken:
+            log.warning("authenticator secret unreadable", extra={"event": "mfa.seal_broken"})
+            return None
 
     @staticmethod
     def _enrolment(secret: str, user: User) -> Enrolment:
@@ -166,8 +175,8 @@ class MfaService:
             row = await store.totp_of(uow.session, user.id)
             if row is None or row.confirmed_at is not None:
                 raise AppError(ErrorCode.CONFLICT, "Start setting up the authenticator app first.")
-            secret = self._sealer.open(row.sealed_secret, user.id)
-            step = codes.matching_step(secret, code, self._clock.now(), None)
+            secret = self._opened(row, user)
+            step = codes.matching_step(secret, code, self._clock.now(), None) if secret else None
             if step is None:
                 raise AppError(
                     ErrorCode.SECOND_FACTOR_INVALID, WRONG_FIRST_CODE, fields={"code": "Not right."}
@@ -277,8 +286,10 @@ class MfaService:
         row = await store.totp_of(uow.session, user.id)
         if row is None or row.confirmed_at is None:
             return False
-        secret = self._sealer.open(row.sealed_secret, user.id)
-        step = codes.matching_step(secret, code, self._clock.now(), row.last_step)
+        secret = self._opened(row, user)
+        step = (
+            codes.matching_step(secret, code, self._clock.now(), row.last_step) if secret else None
+        )
         if step is None:
             return False
         # Atomic: of two sign-ins racing with one code, only one moves the step on.
