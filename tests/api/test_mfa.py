@@ -6,12 +6,14 @@ passkey is a software authenticator that signs like a real one (tests/support/au
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import timedelta
 
 import httpx
 import pyotp
 import pytest
+import websockets
 from fastapi import FastAPI
 from sqlalchemy import select
 
@@ -24,7 +26,8 @@ from parlour.settings import Settings
 from tests.conftest import make_client
 from tests.support.authenticator import SoftPasskey
 from tests.support.html import parse_html
-from tests.support.world import PASSWORD, Person, instance_owner, member
+from tests.support.live import serving
+from tests.support.world import PASSWORD, Person, instance_owner, member, token_for
 
 BASE = "/api/v1/me/second-factor"
 STEP = timedelta(seconds=30)
@@ -374,3 +377,26 @@ async def test_security_page_forms_keep_the_person_on_the_page(
     )
     assert off.status_code == 303 and off.headers["location"].endswith("notice=totp-off")
     assert "Set up an authenticator app" in (await http.get("/profile/security")).text
+
+
+async def test_the_stream_stays_closed_until_the_member_enrols(
+    app: FastAPI, container: Container, clock: FixedClock
+) -> None:
+    owner = await instance_owner(app, container)
+    pat = await member(app, owner)
+    token = await token_for(pat)
+    await enrol(owner, clock)
+    path = f"/api/v1/orgs/{owner.org_id}/second-factor"
+    assert (await owner.http.put(path, json={"required": True})).status_code == 200
+    async with serving(app) as address:
+        headers = {"Authorization": f"Bearer {token}"}
+        url = f"ws://{address}/api/v1/stream"
+        async with websockets.connect(url, additional_headers=headers) as ws:
+            frame = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            assert frame["code"] == "second_factor_enrolment_required"
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 5)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
+        await enrol(pat, clock)
+        async with websockets.connect(url, additional_headers=headers) as ws:
+            assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "hello"

@@ -100,11 +100,13 @@ async def stream(ws: WebSocket) -> None:
     await ws.accept()
     sender = Sender(ws)
     actor, why = await _authenticate(ws, container)
-    if actor is not None and actor.must_enrol:
-        actor, why = None, ENROL_FIRST
     if actor is None:
         await sender.send(error_frame(ErrorCode.UNAUTHENTICATED, why))
         await ws.close(CLOSE_UNAUTHENTICATED)
+        return
+    if actor.must_enrol:
+        await sender.send(error_frame(ErrorCode.SECOND_FACTOR_ENROLMENT_REQUIRED, ENROL_FIRST))
+        await ws.close(CLOSE_FORBIDDEN)
         return
     since = _since(ws)
     if since == -1:
