@@ -332,7 +332,9 @@ class AccountService:
         await self._record_failure(buckets)
         log.info("second factor refused", extra={"event": "auth.second_factor_failed"})
         raise AppError(
-            ErrorCode.SECOND_FACTOR_INVALID, WRONG_SECOND_FACTOR, fields={"code": "Not accepted."}
+            ErrorCode.SECOND_FACTOR_INVALID,
+            WRONG_SECOND_FACTOR,
+            fields={"code": "Enter the code your app shows now, or an unused recovery code."},
         )
 
     def _new_session_txn(

@@ -27,8 +27,8 @@ from parlour.web.pages import check_visitor_form, redirect, render, signed_in
 router = APIRouter(include_in_schema=False)
 
 SECURITY = "/profile/security"
+# ?notice=required (where the organisation's rule sends people) needs no notice: the page says it.
 NOTICES = {
-    "required": "Your organisation requires two-factor sign-in. Set it up to continue.",
     "totp-off": "The authenticator app is off. It no longer signs you in.",
     "passkey-removed": "The passkey is removed.",
     "passkey-added": "The passkey is added. Use it the next time you sign in.",
