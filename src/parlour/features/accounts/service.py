@@ -295,10 +295,6 @@ class AccountService:
         except (BadData, TypeError) as exc:
             raise AppError(ErrorCode.TOKEN_INVALID, SECOND_STEP_GONE) from exc
 
-    async def second_step_user(self, step: SecondStep) -> User:
-        async with self._db.transaction() as uow:
-            return await self.second_step_user_txn(uow.session, step)
-
     async def second_step_user_txn(self, session: AsyncSession, step: SecondStep) -> User:
         user = await store.user_by_id(session, step.user_id)
         if (
