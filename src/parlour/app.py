@@ -24,6 +24,8 @@ from parlour.features.chat.routes import router as chat_router
 from parlour.features.consent import pages as consent_pages
 from parlour.features.consent import routes as consent_routes
 from parlour.features.marketing.pages import router as marketing_pages_router
+from parlour.features.mfa.pages import router as mfa_pages_router
+from parlour.features.mfa.routes import router as mfa_router
 from parlour.features.orgs.pages import router as orgs_pages_router
 from parlour.features.orgs.routes import router as orgs_router
 from parlour.features.privacy import policy_pages
@@ -66,6 +68,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     problems.install(app)
     pages.install(app)
     app.include_router(accounts_router)
+    app.include_router(mfa_router)
     app.include_router(orgs_router)
     app.include_router(privacy_router)
     app.include_router(policy_router)
@@ -86,6 +89,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.include_router(data_pages_router)
     app.include_router(marketing_pages_router)
     app.include_router(accounts_pages_router)
+    app.include_router(mfa_pages_router)
     app.include_router(orgs_pages_router)
     app.include_router(handler_pages_router)
     app.include_router(hold_pages_router)

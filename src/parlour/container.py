@@ -29,6 +29,7 @@ from parlour.features.chat.social import SocialService
 from parlour.features.chat.stream import StreamService
 from parlour.features.consent.service import ConsentService
 from parlour.features.marketing.service import MarketingService
+from parlour.features.mfa import MfaService, PasskeyService
 from parlour.features.orgs.service import OrgService
 from parlour.features.privacy.children import ChildService
 from parlour.features.privacy.erasure import ErasureService
@@ -85,6 +86,8 @@ class Container:
     api_keys: ApiKeyService
     webhooks: WebhookService
     sso: SsoService
+    mfa: MfaService
+    passkeys: PasskeyService
 
     async def start(self) -> None:
         """Background work that runs while the app serves."""
@@ -136,6 +139,8 @@ async def build_container(settings: Settings, clock: Clock | None = None) -> Con
     calls = CallService(db, clock, events, conversations, settings, secret_key, consent)
     sfu = await _sfu(settings)
     webhooks = build_webhooks(db, clock, jobs, mailer, audit, events, settings, secret_key)
+    mfa = MfaService(db, clock, accounts, audit, secret_key)
+    passkeys = PasskeyService(db, clock, accounts, mfa, audit, settings.base_url)
     return Container(
         settings,
         clock,
@@ -176,6 +181,8 @@ async def build_container(settings: Settings, clock: Clock | None = None) -> Con
         ),
         webhooks=webhooks,
         sso=_sso(settings, db, clock, accounts, audit, secret_key),
+        mfa=mfa,
+        passkeys=passkeys,
     )
 
 

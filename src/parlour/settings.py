@@ -45,10 +45,18 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     public_url: str | None = Field(
-        default=None, description="The address users open; defaults to http://host:port."
+        default=None,
+        description=(
+            "The address users open; defaults to http://host:port. Passkeys are bound to its "
+            "host name."
+        ),
     )
     secret_key: SecretStr | None = Field(
-        default=None, description="Signs cookies and tokens; generated into the data folder."
+        default=None,
+        description=(
+            "Signs cookies and tokens and encrypts authenticator secrets; generated into the "
+            "data folder."
+        ),
     )
     log_level: str = "INFO"
     log_json: bool = True

@@ -23,9 +23,11 @@ from fastapi.routing import iter_route_contexts
 
 from parlour.container import Container
 from parlour.core.ids import new_id
+from parlour.features.mfa.models import Passkey
 from parlour.features.sso.models import LinkedIdentity
 from parlour.settings import Settings
 from tests.support.world import (
+    PASSWORD,
     Person,
     instance_owner,
     member,
@@ -60,6 +62,7 @@ ID_PARAMS = {
     "key_id": "api_key",
     "webhook_id": "webhook",
     "link_id": "linked_identity",
+    "passkey_id": "passkey",
 }
 # Path parameters that are not ids of anything, with the value to use and why.
 VALUE_PARAMS = {"emoji": (EMOJI, "a reaction's character; the message id is what is guarded")}
@@ -96,6 +99,11 @@ BODIES: dict[tuple[str, str], Callable[[dict[str, Any]], dict[str, Any]]] = {
         "client_secret": "s",
         "domains": ["a.example"],
     },
+    ("POST", "/api/v1/me/second-factor/passkeys/{passkey_id}/remove"): lambda v: {
+        "password": PASSWORD
+    },
+    ("POST", "/profile/security/passkeys/{passkey_id}/remove"): lambda v: {"password": PASSWORD},
+    ("PUT", "/api/v1/orgs/{org_id}/second-factor"): lambda v: {"required": False},
     ("POST", "/api/v1/orgs/{org_id}/webhooks"): lambda v: {
         "url": "http://127.0.0.1:9/hook",
         "event_types": ["member.joined"],
@@ -199,6 +207,7 @@ async def build(app: FastAPI, root: Person, name: str) -> World:
         "api_key": None,
         "webhook": None,
         "linked_identity": None,
+        "passkey": None,
     }
     found, _unknown = targets(app)
     if any("call_id" in t.params for t in found):
@@ -320,12 +329,31 @@ async def linked_identity(container: Container, person: Person) -> str:
     return link.id
 
 
+async def passkey(container: Container, person: Person) -> str:
+    """A registered passkey, as the registration ceremony leaves one (not run here)."""
+    key = Passkey(
+        id=new_id(),
+        user_id=person.id,
+        name="Laptop",
+        credential_id=uuid.uuid4().hex,
+        public_key=b"not a real key",
+        sign_count=0,
+        transports="internal",
+        created_at=container.clock.now(),
+    )
+    async with container.db.transaction() as uow:
+        uow.session.add(key)
+        await uow.commit()
+    return key.id
+
+
 @pytest.fixture
 async def two_orgs(app: FastAPI, container: Container) -> tuple[World, World]:
     root = await instance_owner(app, container, "Operator")
     a = await build(app, root, "A")
     b = await build(app, root, "B")
     a.ids["linked_identity"] = await linked_identity(container, a.member)
+    a.ids["passkey"] = await passkey(container, a.member)
     await fillers_are_real(a, app)
     return a, b
 

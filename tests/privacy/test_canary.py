@@ -37,6 +37,7 @@ from parlour.features.privacy.walker import USER_ID, Identity, own_where, person
 from parlour.settings import Settings
 from tests.api.test_profile import noise_png
 from tests.contracts.test_smtp import Inbox, free_port
+from tests.support.authenticator import SoftPasskey
 from tests.support.world import PASSWORD, Person, direct, instance_owner, join, member, say
 
 pytestmark = pytest.mark.promise("P-RIGHTS-1", "P-RIGHTS-2", "P-RIGHTS-4")
@@ -205,6 +206,7 @@ async def build_life(app: FastAPI, container: Container) -> tuple[Person, Person
     v, w = await member(app, owner), await member(app, owner)
     for person in (u, v, w):
         await _profile(person)
+        await _second_factors(person, container)
     group = await u.http.post(
         "/api/v1/conversations",
         json={"kind": "group", "name": "U's group", "member_ids": [w.id, owner.id]},
@@ -225,6 +227,18 @@ async def build_life(app: FastAPI, container: Container) -> tuple[Person, Person
         assert (await person.http.put(f"/api/v1/me/blocks/{owner.id}")).status_code == 204
         assert (await person.http.put(f"/api/v1/me/blocks/{owner.id}")).status_code == 204
     return u, v, w
+
+
+async def _second_factors(person: Person, container: Container) -> None:
+    """An authenticator app being set up and a passkey: their rows hold personal data too."""
+    assert (await person.http.post("/api/v1/me/second-factor/totp")).status_code == 201
+    key = SoftPasskey(container.passkeys.origin, container.passkeys.rp_id)
+    options = (await person.http.post("/api/v1/me/second-factor/passkeys/options")).json()
+    added = await person.http.post(
+        "/api/v1/me/second-factor/passkeys",
+        json={"name": "Phone", "credential": key.create(options)},
+    )
+    assert added.status_code == 201, added.text
 
 
 async def _profile(person: Person) -> None:

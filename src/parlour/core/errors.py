@@ -50,6 +50,9 @@ class ErrorCode(StrEnum):
     SSO_DOMAIN_TAKEN = "sso_domain_taken"
     SSO_PROVIDER_UNREACHABLE = "sso_provider_unreachable"
     SSO_CANCELLED = "sso_cancelled"
+    SECOND_FACTOR_REQUIRED = "second_factor_required"
+    SECOND_FACTOR_INVALID = "second_factor_invalid"
+    SECOND_FACTOR_ENROLMENT_REQUIRED = "second_factor_enrolment_required"
     INTERNAL = "internal_error"
 
 
@@ -95,6 +98,9 @@ _DEFAULT_STATUS: dict[ErrorCode, int] = {
     ErrorCode.SSO_DOMAIN_TAKEN: 409,
     ErrorCode.SSO_PROVIDER_UNREACHABLE: 502,
     ErrorCode.SSO_CANCELLED: 400,
+    ErrorCode.SECOND_FACTOR_REQUIRED: 401,
+    ErrorCode.SECOND_FACTOR_INVALID: 401,
+    ErrorCode.SECOND_FACTOR_ENROLMENT_REQUIRED: 403,
     ErrorCode.INTERNAL: 500,
 }
 

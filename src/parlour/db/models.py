@@ -8,6 +8,7 @@ from parlour.features.audit import models as audit_models
 from parlour.features.calls import models as calls_models
 from parlour.features.chat import models as chat_models
 from parlour.features.consent import models as consent_models
+from parlour.features.mfa import models as mfa_models
 from parlour.features.orgs import models as orgs_models
 from parlour.features.privacy import models as privacy_models
 from parlour.features.requests import models as requests_models
@@ -27,6 +28,7 @@ __all__ = [
     "consent_models",
     "jobs_models",
     "mail_models",
+    "mfa_models",
     "orgs_models",
     "privacy_models",
     "requests_models",

@@ -15,6 +15,7 @@ from parlour.core.errors import AppError, ErrorCode
 from parlour.core.ids import keyed_digest, same
 from parlour.core.netaddr import truncate_ip
 from parlour.features.accounts.actor import Actor, Client
+from parlour.features.accounts.service import SECOND_STEP_SECONDS, SecondStep
 from parlour.features.apikeys import KEY_PREFIX, KeyActor
 
 SESSION_COOKIE = "parlour_session"
@@ -65,6 +66,45 @@ def set_session_cookie(response: Response, container: Container, secret: str) ->
         samesite="lax",
         path="/",
     )
+
+
+SECOND_STEP_COOKIE = "parlour_second_step"
+FORM_CSRF_COOKIE = "parlour_csrf"
+
+
+def set_second_step_cookie(response: Response, container: Container, token: str) -> None:
+    """The signed, short-lived proof of a right password, while a second factor is asked for."""
+    response.set_cookie(
+        SECOND_STEP_COOKIE,
+        token,
+        max_age=SECOND_STEP_SECONDS,
+        httponly=True,
+        secure=container.settings.secure_cookies,
+        samesite="strict",
+        path="/",
+    )
+
+
+def clear_second_step_cookie(response: Response, container: Container) -> None:
+    response.delete_cookie(
+        SECOND_STEP_COOKIE,
+        path="/",
+        httponly=True,
+        secure=container.settings.secure_cookies,
+        samesite="strict",
+    )
+
+
+def second_step_of(request: Request, container: Container) -> SecondStep:
+    return container.accounts.second_step_of(request.cookies.get(SECOND_STEP_COOKIE))
+
+
+def check_second_step_csrf(request: Request) -> None:
+    """JSON posts of the second step (no session yet) echo the visitor's form token."""
+    sent = request.headers.get(CSRF_HEADER, "")
+    cookie = request.cookies.get(FORM_CSRF_COOKIE, "")
+    if len(cookie) < 32 or not same(sent, cookie):
+        raise AppError(ErrorCode.CSRF_FAILED, "This page has expired. Reload it and try again.")
 
 
 def clear_session_cookie(response: Response, container: Container) -> None:
@@ -151,6 +191,16 @@ async def _check_csrf(request: Request, container: Container, actor: Actor) -> N
         )
 
 
+# What someone whose organisation requires a second factor, and who has none yet, may reach.
+ENROLMENT_PATHS = (
+    "/profile/security",
+    "/api/v1/me/second-factor",
+    "/signout",
+    "/api/v1/auth/signout",
+)
+ENROL_FIRST = "Your organisation requires two-factor sign-in. Set it up before anything else."
+
+
 async def optional_actor(request: Request) -> Actor | None:
     if not hasattr(request.state, "actor"):
         request.state.actor = await _from_request(request)
@@ -161,6 +211,8 @@ async def optional_actor(request: Request) -> Actor | None:
             ErrorCode.INSUFFICIENT_SCOPE,
             "API keys cannot call this endpoint; it needs a person's session or token.",
         )
+    if actor is not None and actor.must_enrol and not request.url.path.startswith(ENROLMENT_PATHS):
+        raise AppError(ErrorCode.SECOND_FACTOR_ENROLMENT_REQUIRED, ENROL_FIRST)
     return actor
 
 

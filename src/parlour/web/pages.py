@@ -23,10 +23,15 @@ from parlour.core.errors import AppError, ErrorCode
 from parlour.core.ids import same
 from parlour.features.accounts.actor import Actor
 from parlour.web import filters
-from parlour.web.auth import CSRF_FIELD, csrf_token, get_container, optional_actor
+from parlour.web.auth import (
+    CSRF_FIELD,
+    FORM_CSRF_COOKIE,
+    csrf_token,
+    get_container,
+    optional_actor,
+)
 
 HERE = Path(__file__).parent
-FORM_CSRF_COOKIE = "parlour_csrf"
 
 templates = Environment(
     loader=FileSystemLoader(HERE / "templates"),
@@ -127,6 +132,8 @@ async def render_error(request: Request, error: AppError) -> Response:
     """The HTML face of a problem detail, for browsers that asked for a page."""
     if error.code is ErrorCode.UNAUTHENTICATED and request.method == "GET":
         return signin_redirect(request)
+    if error.code is ErrorCode.SECOND_FACTOR_ENROLMENT_REQUIRED:
+        return redirect("/profile/security?notice=required")
     try:
         actor = await optional_actor(request)
     except AppError:

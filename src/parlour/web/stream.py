@@ -24,7 +24,13 @@ from parlour.features.calls.schemas import SignalFrame
 from parlour.features.chat.events import device_channel, user_channel
 from parlour.features.chat.stream import StreamSession, error_frame
 from parlour.realtime.bus import Closed, Overflow, Subscription
-from parlour.web.auth import GUEST_COOKIE, SESSION_COOKIE, guest_id_of, session_signer
+from parlour.web.auth import (
+    ENROL_FIRST,
+    GUEST_COOKIE,
+    SESSION_COOKIE,
+    guest_id_of,
+    session_signer,
+)
 
 log = logging.getLogger("parlour.stream")
 router = APIRouter()
@@ -117,6 +123,10 @@ async def stream(ws: WebSocket) -> None:
     if actor is None:
         await sender.send(error_frame(ErrorCode.UNAUTHENTICATED, why))
         await ws.close(CLOSE_UNAUTHENTICATED)
+        return
+    if actor.must_enrol:
+        await sender.send(error_frame(ErrorCode.SECOND_FACTOR_ENROLMENT_REQUIRED, ENROL_FIRST))
+        await ws.close(CLOSE_FORBIDDEN)
         return
     since = _since(ws)
     if since == -1:

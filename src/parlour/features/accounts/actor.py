@@ -20,6 +20,9 @@ class Actor:
     via: Literal["cookie", "token"]
     signed_in_at: datetime
     reauth_at: datetime | None
+    # The organisation requires a second factor and this user has none yet: until they set one
+    # up, the web edge lets them reach only the enrolment pages (web.auth).
+    must_enrol: bool = False
 
     @property
     def is_admin(self) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy import ForeignKey, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from parlour.core.datamap import (
@@ -86,6 +86,15 @@ class User(Base):
             *PROFILE,
             blob="avatars",
             description="key of your profile picture blob",
+        ),
+    )
+    second_factor: Mapped[bool] = mapped_column(
+        default=False,
+        server_default=false(),
+        info=personal(
+            "user.account.metadata",
+            "account_security",
+            description="whether signing in asks for a second factor (kept by features/mfa)",
         ),
     )
     created_at: Mapped[datetime] = mapped_column(

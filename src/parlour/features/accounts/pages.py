@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from functools import cache
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
+from parlour.container import Container
 from parlour.core.errors import AppError, ErrorCode, invalid
 from parlour.core.passwords import MIN_LENGTH
 from parlour.features.accounts.actor import Actor
@@ -26,9 +28,20 @@ from parlour.features.accounts.schemas import (
     ResetRequest,
     SignIn,
 )
-from parlour.features.accounts.service import SIGNED_OUT_BY_WRONG_PASSWORDS
+from parlour.features.accounts.service import (
+    SECOND_STEP_GONE,
+    SIGNED_OUT_BY_WRONG_PASSWORDS,
+    SecondFactorRequired,
+    SecondStep,
+)
 from parlour.features.privacy.hints import FieldHint, field_hints
-from parlour.web.auth import clear_session_cookie, client_of, get_container, set_session_cookie
+from parlour.web.auth import (
+    clear_session_cookie,
+    client_of,
+    get_container,
+    set_second_step_cookie,
+    set_session_cookie,
+)
 from parlour.web.forms import (
     kept,
     local_path,
@@ -66,6 +79,7 @@ NOTICES = {
     "revoked": "That session is signed out.",
     "others-revoked": "Every other browser session is signed out.",
     "wrong-passwords": SIGNED_OUT_BY_WRONG_PASSWORDS,
+    "second-step-gone": SECOND_STEP_GONE,
 }
 PROFILE_FIELDS = ("name", "phone", "title", "department", "location")
 
@@ -122,6 +136,8 @@ async def signin_submit(request: Request) -> Response:
         _user, _auth, secret = await c.accounts.sign_in(
             str(body.email), body.password, client_of(request)
         )
+    except SecondFactorRequired as needed:
+        return second_step_redirect(c, needed.step, target)
     except AppError as error:
         values = kept(form, "email")
         return await render_form(
@@ -134,6 +150,13 @@ async def signin_submit(request: Request) -> Response:
         )
     response = redirect(target)
     set_session_cookie(response, c, secret)
+    return response
+
+
+def second_step_redirect(c: Container, step: SecondStep, target: str) -> Response:
+    """A right password, and the account has a second factor: no session yet, ask for it."""
+    response = redirect("/signin/verify?next=" + quote(target, safe="/"))
+    set_second_step_cookie(response, c, c.accounts.second_step_token(step))
     return response
 
 

@@ -14,7 +14,7 @@ from parlour.container import Container
 from parlour.core.errors import AppError, ErrorCode, invalid
 from parlour.core.passwords import password_problem
 from parlour.core.validation import message
-from parlour.features.accounts.actor import Actor
+from parlour.features.accounts.actor import Actor, Client
 from parlour.features.accounts.display import user_out
 from parlour.features.accounts.profile import ProfileChange
 from parlour.features.accounts.schemas import (
@@ -172,8 +172,8 @@ async def sign_up(body: SignUp, request: Request, response: Response, c: Ctr) ->
 
 @router.post("/auth/signin", response_model=SignedIn)
 async def sign_in(body: SignIn, request: Request, response: Response, c: Ctr) -> SignedIn:
-    user, auth, secret = await c.accounts.sign_in(
-        str(body.email), body.password, client_of(request)
+    user, auth, secret = await c.mfa.sign_in(
+        str(body.email), body.password, client_of(request), code=body.code or ""
     )
     set_session_cookie(response, c, secret)
     return SignedIn(user=user_out(user), csrf_token=csrf_token(c, auth.id))
@@ -189,8 +189,9 @@ async def sign_out(me: Me, c: Ctr) -> Response:
 
 @router.post("/auth/tokens", status_code=201, response_model=TokenOut)
 async def create_token(body: TokenRequest, request: Request, c: Ctr) -> TokenOut:
-    auth, secret = await c.accounts.create_token(
-        str(body.email), body.password, body.name, client_of(request)
+    client = Client(client_of(request).ip_prefix, body.name)
+    _user, auth, secret = await c.mfa.sign_in(
+        str(body.email), body.password, client, kind="token", code=body.code or ""
     )
     return TokenOut(id=auth.id, token=secret, expires_at=auth.expires_at)
 

@@ -67,15 +67,28 @@ class SignUp(ProfileFields):
     )
 
 
+SecondFactorCode = Annotated[
+    str | None,
+    Field(
+        None,
+        max_length=40,
+        description="For an account with two-factor sign-in: a code from the authenticator "
+        "app, or a recovery code. Without it such an account gets 401 second_factor_required.",
+    ),
+]
+
+
 class SignIn(Input):
     email: EmailStr
     password: Password
+    code: SecondFactorCode = None
 
 
 class TokenRequest(Input):
     email: EmailStr
     password: Password
     name: Name = Field(description="A name to recognise the token by.")
+    code: SecondFactorCode = None
 
 
 class Reauth(Input):

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
+from itsdangerous import BadData, URLSafeTimedSerializer
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -41,6 +43,10 @@ SIGNED_OUT_BY_WRONG_PASSWORDS = (
     "That password was wrong too many times, so this session is signed out. Sign in again."
 )
 SUSPENDED = "This account is suspended. Ask your administrator."
+# How long the second step of a sign-in (a code or a passkey after the password) may take.
+SECOND_STEP_SECONDS = 300
+SECOND_STEP_GONE = "This sign-in took too long or is no longer valid. Enter your password again."
+WRONG_SECOND_FACTOR = "That code is not right, or it was used already."
 _NOT_ACTIVE = {"closed": "This account is closed: its erasure is under way."}
 
 
@@ -61,6 +67,35 @@ class NewAccount:
     title: str | None = None
     department: str | None = None
     location: str | None = None
+
+
+@dataclass(frozen=True)
+class SecondStep:
+    """A right password for an account with a second factor: no session exists yet.
+
+    ``proof`` ties the step to the password of the moment, so a password change voids it.
+    """
+
+    user_id: str
+    kind: str
+    label: str | None
+    proof: str
+
+
+class SecondFactorRequired(AppError):
+    """Raised by sign-in after a right password when the account has a second factor."""
+
+    def __init__(self, step: SecondStep) -> None:
+        super().__init__(
+            ErrorCode.SECOND_FACTOR_REQUIRED,
+            "This account signs in with a second factor: send a code from the authenticator "
+            "app, or a recovery code, as `code`.",
+        )
+        self.step = step
+
+
+# Checks a second factor inside the sign-in's transaction; True consumes it.
+SecondFactorCheck = Callable[[UnitOfWork, User], Awaitable[bool]]
 
 
 def age_on(birth: date, today: date) -> int:
@@ -229,6 +264,9 @@ class AccountService:
             if ok and user is not None:
                 if user.status != "active":
                     raise AppError(ErrorCode.FORBIDDEN, _NOT_ACTIVE.get(user.status, SUSPENDED))
+                if user.second_factor:  # the failures are cleared only once it is given too
+                    log.info("password right", extra={"event": "auth.second_step", "user": user.id})
+                    raise SecondFactorRequired(self._second_step(user, client, kind))
                 await store.clear_failures_txn(uow.session, buckets[0][0])
                 auth, secret = self._new_session_txn(uow.session, user, client, kind)
                 await uow.commit()
@@ -237,6 +275,66 @@ class AccountService:
         await self._record_failure(buckets)
         log.info("sign-in failed", extra={"event": "auth.signin_failed"})
         raise AppError(ErrorCode.INVALID_CREDENTIALS, "Wrong email or password.")
+
+    # -- the second step of a sign-in ------------------------------------------------------
+
+    def _step_proof(self, user: User) -> str:
+        return keyed_digest(self._key, "second-step:" + (user.password_hash or ""))[:32]
+
+    def _second_step(self, user: User, client: Client, kind: str) -> SecondStep:
+        return SecondStep(user.id, kind, client.label, self._step_proof(user))
+
+    def _step_serializer(self) -> URLSafeTimedSerializer:
+        return URLSafeTimedSerializer(self._key, salt="parlour.second-step")
+
+    def second_step_token(self, step: SecondStep) -> str:
+        """A signed, short-lived token of the step (a browser keeps it in a cookie)."""
+        return self._step_serializer().dumps([step.user_id, step.kind, step.label, step.proof])
+
+    def second_step_of(self, token: str | None) -> SecondStep:
+        try:
+            data = self._step_serializer().loads(token or "", max_age=SECOND_STEP_SECONDS)
+            return SecondStep(*data)
+        except (BadData, TypeError) as exc:
+            raise AppError(ErrorCode.TOKEN_INVALID, SECOND_STEP_GONE) from exc
+
+    async def second_step_user_txn(self, session: AsyncSession, step: SecondStep) -> User:
+        user = await store.user_by_id(session, step.user_id)
+        if (
+            user is None
+            or user.status != "active"
+            or not user.second_factor
+            or step.proof != self._step_proof(user)
+        ):
+            raise AppError(ErrorCode.TOKEN_INVALID, SECOND_STEP_GONE)
+        return user
+
+    async def complete_second_step(
+        self, step: SecondStep, client: Client, check: SecondFactorCheck
+    ) -> tuple[User, AuthSession, str]:
+        """The session, once `check` accepts the second factor.
+
+        A wrong factor counts against the same budget as a wrong password (per account and per
+        address), and the budget is checked first: codes cannot be guessed faster than passwords.
+        """
+        async with self._db.transaction() as uow:
+            user = await self.second_step_user_txn(uow.session, step)
+            buckets = self._buckets(user.email, client)
+            await self._check_throttle(uow.session, buckets)
+            if await check(uow, user):
+                await store.clear_failures_txn(uow.session, buckets[0][0])
+                label = Client(client.ip_prefix, step.label)
+                auth, secret = self._new_session_txn(uow.session, user, label, step.kind)
+                await uow.commit()
+                log.info("signed in", extra={"event": "auth.signin", "user": user.id})
+                return user, auth, secret
+        await self._record_failure(buckets)
+        log.info("second factor refused", extra={"event": "auth.second_factor_failed"})
+        raise AppError(
+            ErrorCode.SECOND_FACTOR_INVALID,
+            WRONG_SECOND_FACTOR,
+            fields={"code": "Enter the code your app shows now, or an unused recovery code."},
+        )
 
     def _new_session_txn(
         self, session: AsyncSession, user: User, client: Client, kind: str
@@ -282,7 +380,7 @@ class AccountService:
             found = await store.session_and_user(uow.session, token_digest(secret))
             if found is None:
                 return None
-            auth, user = found
+            auth, user, required = found
             if auth.kind != via or auth.expires_at <= now or user.status != "active":
                 return None
             if now - auth.last_seen_at > LAST_SEEN_EVERY:
@@ -297,6 +395,7 @@ class AccountService:
                 via=via,  # type: ignore[arg-type]
                 signed_in_at=auth.created_at,
                 reauth_at=auth.reauth_at,
+                must_enrol=required and not user.second_factor,
             )
 
     async def sign_out(self, actor: Actor) -> None:
@@ -330,14 +429,6 @@ class AccountService:
             "other sessions revoked",
             extra={"event": "auth.sessions_revoked", "user": actor.user_id},
         )
-
-    async def create_token(
-        self, email: str, password: str, name: str, client: Client
-    ) -> tuple[AuthSession, str]:
-        _user, auth, secret = await self.sign_in(
-            email, password, Client(client.ip_prefix, name), kind="token"
-        )
-        return auth, secret
 
     # -- re-authentication and passwords --------------------------------------------------
 

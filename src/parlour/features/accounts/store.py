@@ -16,6 +16,7 @@ from parlour.features.accounts.models import (
     SigninFailure,
     User,
 )
+from parlour.features.orgs.models import Organisation
 
 
 async def user_by_id(session: AsyncSession, user_id: str) -> User | None:
@@ -39,16 +40,20 @@ async def session_by_digest(session: AsyncSession, digest: str) -> AuthSession |
     return await session.scalar(select(AuthSession).where(AuthSession.secret_digest == digest))
 
 
-async def session_and_user(session: AsyncSession, digest: str) -> tuple[AuthSession, User] | None:
-    """One round trip, as it runs on every authenticated request."""
+async def session_and_user(
+    session: AsyncSession, digest: str
+) -> tuple[AuthSession, User, bool] | None:
+    """One round trip, as it runs on every authenticated request; the flag says whether the
+    user's organisation requires a second factor."""
     row = (
         await session.execute(
-            select(AuthSession, User)
+            select(AuthSession, User, Organisation.require_second_factor)
             .join(User, User.id == AuthSession.user_id)
+            .join(Organisation, Organisation.id == User.org_id)
             .where(AuthSession.secret_digest == digest)
         )
     ).first()
-    return None if row is None else (row[0], row[1])
+    return None if row is None else (row[0], row[1], bool(row[2]))
 
 
 async def sessions_of(session: AsyncSession, user_id: str, now: datetime) -> list[AuthSession]:

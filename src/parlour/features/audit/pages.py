@@ -61,6 +61,16 @@ ACTIONS = {
     "sso.account_created": "Made an account through the identity provider",
     "sso.unlink": "Unlinked an identity provider",
     "sso.refused": "Refused a sign-in through the identity provider",
+    "mfa.totp_enabled": "Turned on an authenticator app",
+    "mfa.totp_disabled": "Turned off the authenticator app",
+    "mfa.recovery_codes_issued": "Got new recovery codes",
+    "mfa.recovery_code_used": "Signed in with a recovery code",
+    "mfa.passkey_added": "Added a passkey",
+    "mfa.passkey_removed": "Removed a passkey",
+    "mfa.passkey_used": "Signed in with a passkey",
+    "mfa.second_factor_refused": "Gave a wrong second factor at sign-in",
+    "org.second_factor_required": "Required two-factor sign-in",
+    "org.second_factor_optional": "Stopped requiring two-factor sign-in",
 }
 AN_OWNER = "An owner"
 # Doers without an account.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy import ForeignKey, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from parlour.core.datamap import Erasure, Retention, not_personal, personal, subject_table
@@ -26,6 +26,11 @@ class Organisation(Base):
         Integer, info=not_personal("the organisation's minimum age for accounts")
     )
     created_at: Mapped[datetime] = mapped_column(info=not_personal("when the org was created"))
+    require_second_factor: Mapped[bool] = mapped_column(
+        default=False,
+        server_default=false(),
+        info=not_personal("whether members must sign in with a second factor"),
+    )
 
 
 class Invitation(Base):

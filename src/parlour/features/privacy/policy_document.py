@@ -43,7 +43,7 @@ CATEGORY_TITLES = {
     "user.contact.nickname": "Names you give your contacts",
     "user.unique_id": "Account identifiers",
     "user.unique_id.pseudonymous": "Pseudonymous identifiers",
-    "user.authorization.credentials": "Passwords (stored only as a hash)",
+    "user.authorization.credentials": "Passwords and sign-in factors (hashed or encrypted)",
     "user.account.role": "Roles",
     "user.account.status": "Account status",
     "user.account.metadata": "Account dates and times",
