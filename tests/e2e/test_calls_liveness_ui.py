@@ -84,6 +84,13 @@ async def test_someone_still_in_a_call_elsewhere_can_leave_it_from_a_new_page(
         window(browser, base_url, b) as pb,
         window(browser, base_url, a) as second,
     ):
+        refused: list[str] = []  # what the server refused this page, named if the test fails
+        second.on(
+            "response",
+            lambda r: refused.append(f"{r.request.method} {r.url} {r.status}")
+            if r.status >= 400 and "/api/" in r.url
+            else None,
+        )
         await open_chat(first, f"/chat/{ab}")
         await open_chat(pb, f"/chat/{ab}")
         await call(first, "audio")
@@ -104,7 +111,10 @@ async def test_someone_still_in_a_call_elsewhere_can_leave_it_from_a_new_page(
         )
         # no_wait_after: nothing here navigates, and the checks below say so if it ever does
         await second.get_by_role("button", name="Hang up").click(no_wait_after=True)
-        await expect(pb.get_by_role("dialog", name=re.compile("is calling"))).to_be_hidden(
-            timeout=RING_MS
-        )
-        assert second.url.endswith(f"/chat/{ab}"), second.url
+        try:
+            await expect(pb.get_by_role("dialog", name=re.compile("is calling"))).to_be_hidden(
+                timeout=RING_MS
+            )
+        finally:
+            print("refused to the second page:", refused)  # shown with the failure
+        assert second.url.endswith(f"/chat/{ab}"), (second.url, refused)
