@@ -54,7 +54,7 @@ async def visit(page: Page, url: str, shot: str | None = None) -> None:
 async def fill_account(page: Page, name: str, email: str | None) -> None:
     await page.get_by_label("Your name").fill(name)
     if email:
-        await page.get_by_label("Email").fill(email)
+        await page.get_by_label("Email", exact=True).fill(email)
     await page.get_by_label("Password", exact=True).fill(PASSWORD)
     await page.get_by_label("Date of birth").fill("1990-04-02")
     await page.get_by_label(
@@ -66,9 +66,9 @@ async def sign_in(page: Page, base_url: str, email: str, then: str) -> None:
     await page.goto(base_url + then)
     assert urlparse(page.url).path == "/signin"
     await check(page, "signin")
-    await page.get_by_label("Email").fill(email)
+    await page.get_by_label("Email", exact=True).fill(email)
     await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Sign in").click()
+    await page.get_by_role("button", name="Sign in", exact=True).click()
     await page.wait_for_url(base_url + then)
 
 

@@ -87,9 +87,11 @@ async def test_someone_still_in_a_call_elsewhere_can_leave_it_from_a_new_page(
         refused: list[str] = []  # what the server refused this page, named if the test fails
         second.on(
             "response",
-            lambda r: refused.append(f"{r.request.method} {r.url} {r.status}")
-            if r.status >= 400 and "/api/" in r.url
-            else None,
+            lambda r: (
+                refused.append(f"{r.request.method} {r.url} {r.status}")
+                if r.status >= 400 and "/api/" in r.url
+                else None
+            ),
         )
         await open_chat(first, f"/chat/{ab}")
         await open_chat(pb, f"/chat/{ab}")

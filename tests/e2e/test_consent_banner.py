@@ -56,8 +56,8 @@ async def test_reject_is_as_prominent_as_accept_and_leaves_only_necessary_cookie
     )
     assert await horizontal_overflow(page) == 0
     # Not a wall: the sign-in form behind the banner can be used while it is open.
-    await page.get_by_label("Email").fill("someone@example.org")
-    assert await page.get_by_label("Email").input_value() == "someone@example.org"
+    await page.get_by_label("Email", exact=True).fill("someone@example.org")
+    assert await page.get_by_label("Email", exact=True).input_value() == "someone@example.org"
     assert {c["name"] for c in await context.cookies()} <= NECESSARY
 
     await reject.click()

@@ -53,9 +53,9 @@ async def base_url(app: FastAPI, port: int) -> AsyncIterator[str]:
 
 async def sign_in_with_password(page: Page, base_url: str, email: str) -> None:
     await page.goto(base_url + "/signin?next=/profile/security")
-    await page.get_by_label("Email").fill(email)
+    await page.get_by_label("Email", exact=True).fill(email)
     await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Sign in").click()
+    await page.get_by_role("button", name="Sign in", exact=True).click()
 
 
 @pytest.mark.promise("P-ACC-6")

@@ -188,7 +188,7 @@ async def test_a_new_instance_and_a_sign_up_with_many_mistakes_read_well(
         page = await context.new_page()
         await page.goto(link.replace("http://127.0.0.1:8080", base_url))
         await page.get_by_label("Your name").fill("Ada")
-        await page.get_by_label("Email").fill("ada@example")
+        await page.get_by_label("Email", exact=True).fill("ada@example")
         await page.get_by_label("Password", exact=True).fill("short")
         await page.get_by_label("Date of birth").fill("2020-01-01")
         await page.get_by_label(re.compile("I have read and accept")).check()

@@ -21,9 +21,9 @@ PHONE = {"width": 390, "height": 844}
 
 async def password_step(page: Page, base_url: str, email: str) -> None:
     await page.goto(base_url + "/signin?next=/chat")
-    await page.get_by_label("Email").fill(email)
+    await page.get_by_label("Email", exact=True).fill(email)
     await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Sign in").click()
+    await page.get_by_role("button", name="Sign in", exact=True).click()
 
 
 @pytest.mark.promise("P-ACC-6")
