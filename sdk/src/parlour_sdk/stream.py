@@ -14,6 +14,7 @@ token or key (`Unauthenticated`, close code 4401), a forbidden one (`Forbidden`,
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import time
@@ -171,6 +172,7 @@ class Stream:
         self._state = Resume(since, ephemeral, reconnect)
         self._idle = idle_timeout  # the server sends a heartbeat every 25 s when idle
         self._ws: SyncConnection | None = None
+        self._stopped = False
         self._events = self._run()
 
     @property
@@ -185,7 +187,7 @@ class Stream:
         return next(self._events)
 
     def _run(self) -> Generator[Event, None, None]:
-        while True:
+        while not self._stopped:
             code: int | None = None
             try:
                 yield from self._connection()
@@ -195,7 +197,7 @@ class Stream:
                     raise refusal from error
             except RETRYABLE as error:
                 code = _close_code(error)
-            delay = self._state.after_close(code)
+            delay = None if self._stopped else self._state.after_close(code)
             if delay is None:
                 return
             time.sleep(delay)
@@ -205,7 +207,7 @@ class Stream:
         with sync_connect(url, additional_headers=self._target.headers(), open_timeout=10) as ws:
             self._ws = ws
             self._state.opened()
-            while True:
+            while not self._stopped:
                 event = self._state.on_frame(ws.recv(timeout=self._idle))
                 if event is not None:
                     yield event
@@ -216,7 +218,12 @@ class Stream:
             self._ws.close()
 
     def close(self) -> None:
-        self._events.close()
+        """Ends the iteration and the connection; safe to call from another thread."""
+        self._stopped = True
+        if self._ws is not None:
+            self._ws.close()
+        with contextlib.suppress(ValueError):  # iterating in another thread: it stops there
+            self._events.close()
 
     def __enter__(self) -> Self:
         return self

@@ -1,0 +1,628 @@
+"""The Python SDK (sdk/, `parlour_sdk`) against the API it wraps.
+
+1. Its endpoint table agrees with the app's live OpenAPI document: paths, methods, the request
+   members, query parameters and headers it sends, the response members it reads (with their
+   types and nullability). Mutated copies of the document prove the check fails on drift.
+2. End to end over a real loopback server: a personal token, messages sent with the sync and
+   the async client, the stream resumed across a forced network drop, each message once.
+3. Webhook verification, against signatures made by a separate implementation in this file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import dataclasses
+import hashlib
+import hmac
+import typing
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import httpx
+import parlour_sdk
+import pytest
+from fastapi import FastAPI
+from parlour_sdk import AsyncClient, Client, Event, webhooks
+from parlour_sdk._decode import hints
+from parlour_sdk.endpoints import ENDPOINTS, SEND_MESSAGE, Endpoint, read_response
+
+from parlour.app import create_app
+from parlour.container import Container
+from parlour.settings import Settings
+from tests.support.live import serving
+from tests.support.world import Person, instance_owner, member, token_for
+
+Schema = dict[str, Any]
+
+
+# --- 1. the endpoint table against the OpenAPI document ----------------------------------
+
+
+def disagreements(openapi: Schema, table: tuple[Endpoint[Any], ...] = ENDPOINTS) -> list[str]:
+    """Every way the SDK's endpoint table and the API's document disagree, in words."""
+    problems: list[str] = []
+    for endpoint in table:
+        operation = openapi["paths"].get(endpoint.path, {}).get(endpoint.method.lower())
+        if operation is None:
+            problems.append(f"{endpoint.name}: {endpoint.method} {endpoint.path} is not in the API")
+            continue
+        problems += _parameters(endpoint, operation)
+        problems += _request_body(openapi, endpoint, operation)
+        problems += _response(openapi, endpoint, operation)
+    return problems
+
+
+def _parameters(endpoint: Endpoint[Any], operation: Schema) -> list[str]:
+    declared = {(p["in"], p["name"].lower()) for p in operation.get("parameters", [])}
+    path_names = [part[1:-1] for part in endpoint.path.split("/") if part.startswith("{")]
+    wanted = [("path", n) for n in path_names] + [("query", n) for n in endpoint.query]
+    wanted += [("header", h) for h in endpoint.headers]
+    return [
+        f"{endpoint.name}: the API takes no {where} parameter {name!r}"
+        for where, name in wanted
+        if (where, name.lower()) not in declared
+    ]
+
+
+def _request_body(openapi: Schema, endpoint: Endpoint[Any], operation: Schema) -> list[str]:
+    body = operation.get("requestBody")
+    if body is None:
+        return [f"{endpoint.name}: the API takes no request body"] if endpoint.body else []
+    schema = _resolve(openapi, body["content"]["application/json"]["schema"])
+    properties = schema.get("properties", {})
+    problems = [
+        f"{endpoint.name}: the request member {name!r} is not in the API's request schema"
+        for name in endpoint.body
+        if name not in properties
+    ]
+    problems += [
+        f"{endpoint.name}: the API requires the request member {name!r}, the SDK never sends it"
+        for name in schema.get("required", [])
+        if name not in endpoint.body
+    ]
+    if body.get("required") and not endpoint.body:
+        problems.append(f"{endpoint.name}: the API requires a request body")
+    return problems
+
+
+def _response(openapi: Schema, endpoint: Endpoint[Any], operation: Schema) -> list[str]:
+    ok = [r for s, r in operation["responses"].items() if s.startswith("2") and "content" in r]
+    if not ok:
+        return [f"{endpoint.name}: the API documents no JSON answer"]
+    schema = _resolve(openapi, ok[0]["content"]["application/json"]["schema"])
+    where = endpoint.name
+    if endpoint.many:
+        if schema.get("type") != "array":
+            return [f"{where}: the API answers {schema.get('type')}, the SDK reads a list"]
+        schema = schema["items"]
+    return _model(openapi, endpoint.model, schema, where)
+
+
+def _resolve(openapi: Schema, schema: Schema) -> Schema:
+    while "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        schema = openapi["components"]["schemas"][name]
+    return schema
+
+
+def _model(openapi: Schema, model: type[Any], schema: Schema, where: str) -> list[str]:
+    schema = _resolve(openapi, schema)
+    properties = schema.get("properties", {})
+    required = set(schema.get("required", []))
+    fields = {f.name: f for f in dataclasses.fields(model)}
+    problems: list[str] = []
+    for name, kind in hints(model).items():
+        path = f"{where}: {model.__name__}.{name}"
+        if name not in properties:
+            problems.append(f"{path} is not in the API's response schema")
+            continue
+        has_default = fields[name].default is not dataclasses.MISSING or (
+            fields[name].default_factory is not dataclasses.MISSING
+        )
+        if name not in required and not has_default:
+            problems.append(f"{path} may be absent from the API's answer")
+        problems += _type(openapi, kind, properties[name], path)
+    return problems
+
+
+def _type(openapi: Schema, kind: Any, schema: Schema, path: str) -> list[str]:
+    schema = _resolve(openapi, schema)
+    options = [_resolve(openapi, s) for s in schema.get("anyOf", [schema])]
+    api_nullable = any(s.get("type") == "null" for s in options)
+    options = [s for s in options if s.get("type") != "null"]
+    args = typing.get_args(kind)
+    sdk_nullable = type(None) in args
+    if sdk_nullable:
+        kind = next(a for a in args if a is not type(None))
+    if api_nullable and not sdk_nullable:
+        return [f"{path} can be null in the API, the SDK does not accept None"]
+    if len(options) != 1:
+        return [f"{path} has several types in the API: {options}"]
+    return _same_kind(openapi, kind, options[0], path)
+
+
+_JSON_TYPES: dict[Any, tuple[str, ...]] = {
+    str: ("string",),
+    int: ("integer",),
+    float: ("number", "integer"),
+    bool: ("boolean",),
+    datetime: ("string",),
+}
+
+
+def _same_kind(openapi: Schema, kind: Any, schema: Schema, path: str) -> list[str]:
+    if dataclasses.is_dataclass(kind):
+        return _model(openapi, typing.cast(type[Any], kind), schema, path)
+    origin = typing.get_origin(kind)
+    if origin is list:
+        if schema.get("type") != "array":
+            return [f"{path} is {schema.get('type')} in the API, the SDK reads a list"]
+        return _type(openapi, typing.get_args(kind)[0], schema["items"], f"{path}[]")
+    if origin is dict:
+        return [] if schema.get("type", "object") == "object" else [f"{path} is not an object"]
+    if kind is datetime and schema.get("format") != "date-time":
+        return [f"{path} is not a date-time in the API"]
+    if schema.get("type") not in _JSON_TYPES[kind]:
+        return [f"{path} is {schema.get('type')} in the API, the SDK reads {kind.__name__}"]
+    return []
+
+
+@pytest.fixture(scope="module")
+def openapi(tmp_path_factory: pytest.TempPathFactory) -> Schema:
+    """The document the app serves; building it needs no database, so it is made once."""
+    data = tmp_path_factory.mktemp("openapi")
+    app = create_app(Settings(data_dir=data, secret_key="openapi-" + "k" * 40))
+    document: Schema = app.openapi()
+    return document
+
+
+@pytest.mark.promise("P-API-1")
+def test_the_sdk_and_the_live_openapi_document_agree(openapi: Schema) -> None:
+    assert disagreements(openapi) == []
+
+
+def _drop_property(name: str, member: str) -> Callable[[Schema], None]:
+    return lambda doc: doc["components"]["schemas"][name]["properties"].pop(member)
+
+
+def _rename_path(old: str, new: str) -> Callable[[Schema], None]:
+    return lambda doc: doc["paths"].__setitem__(new, doc["paths"].pop(old))
+
+
+def _require_new_member(doc: Schema) -> None:
+    schema = doc["components"]["schemas"]["MessageIn"]
+    schema["properties"]["priority"] = {"type": "integer"}
+    schema["required"].append("priority")
+
+
+def _nullable(name: str, member: str) -> Callable[[Schema], None]:
+    def mutate(doc: Schema) -> None:
+        prop = doc["components"]["schemas"][name]["properties"][member]
+        doc["components"]["schemas"][name]["properties"][member] = {
+            "anyOf": [prop, {"type": "null"}]
+        }
+
+    return mutate
+
+
+def _retype(name: str, member: str, json_type: str) -> Callable[[Schema], None]:
+    return lambda doc: doc["components"]["schemas"][name]["properties"][member].update(
+        type=json_type
+    )
+
+
+def _drop_idempotency_header(doc: Schema) -> None:
+    operation = doc["paths"]["/api/v1/conversations/{conversation_id}/messages"]["post"]
+    operation["parameters"] = [p for p in operation["parameters"] if p["in"] != "header"]
+
+
+MUTATIONS: dict[str, tuple[Callable[[Schema], None], str]] = {
+    "a response member the SDK reads is gone": (
+        _drop_property("MessageOut", "body"),
+        "Message.body is not in the API's response schema",
+    ),
+    "a nested response member is gone": (
+        _drop_property("ReactionOut", "user_ids"),
+        "Reaction.user_ids is not in the API's response schema",
+    ),
+    "a path moved": (_rename_path("/api/v1/me", "/api/v1/users/me"), "GET /api/v1/me is not"),
+    "a request member the SDK sends is gone": (
+        _drop_property("MessageIn", "reply_to"),
+        "'reply_to' is not in the API's request schema",
+    ),
+    "the API requires a new request member": (_require_new_member, "'priority'"),
+    "a member became nullable": (
+        _nullable("ConversationOut", "last_event_id"),
+        "Conversation.last_event_id can be null",
+    ),
+    "a member changed type": (
+        _retype("CallOut", "duration_seconds", "string"),
+        "Call.duration_seconds is string in the API",
+    ),
+    "the Idempotency-Key header is gone": (_drop_idempotency_header, "'Idempotency-Key'"),
+}
+
+
+@pytest.mark.promise("P-API-1")
+@pytest.mark.parametrize("change", list(MUTATIONS))
+def test_the_check_fails_when_the_api_drifts_from_the_sdk(openapi: Schema, change: str) -> None:
+    mutate, expected = MUTATIONS[change]
+    drifted = copy.deepcopy(openapi)
+    mutate(drifted)
+    problems = disagreements(drifted)
+    assert any(expected in p for p in problems), problems
+    assert disagreements(openapi) == []  # the live document itself was not touched
+
+
+def test_the_sdk_cannot_send_what_its_table_does_not_declare() -> None:
+    with pytest.raises(ValueError, match="priority"):
+        SEND_MESSAGE.call({"conversation_id": "c"}, body={"body": "hi", "priority": 1})
+
+
+# --- 2. end to end over a real loopback server --------------------------------------------
+
+
+class Proxy:
+    """A TCP relay on loopback between the SDK and the server, whose links can be cut."""
+
+    def __init__(self, upstream: str) -> None:
+        host, port = upstream.rsplit(":", 1)
+        self._upstream = (host, int(port))
+        self._links: set[asyncio.StreamWriter] = set()
+        self.down = False
+        self.sessions = 0  # connections relayed to the server
+        self.address = ""
+
+    async def __aenter__(self) -> Proxy:
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        self.address = f"127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.cut()
+        self._server.close()
+        await self._server.wait_closed()
+
+    def cut(self) -> None:
+        """Drops every open link at once, as a broken network would (no close frames)."""
+        for writer in list(self._links):
+            writer.transport.abort()
+        self._links.clear()
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.down:
+            writer.transport.abort()
+            return
+        up_reader, up_writer = await asyncio.open_connection(*self._upstream)
+        self.sessions += 1
+        self._links.update((writer, up_writer))
+        await asyncio.gather(
+            self._pipe(reader, up_writer), self._pipe(up_reader, writer), return_exceptions=True
+        )
+
+    @staticmethod
+    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        finally:
+            writer.transport.abort()
+
+
+@dataclasses.dataclass
+class World:
+    sender: Person
+    listener: Person
+    sender_token: str
+    listener_token: str
+    address: str
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}"
+
+
+@pytest.fixture
+async def world(app: FastAPI, container: Container) -> typing.AsyncIterator[World]:
+    sender = await instance_owner(app, container)
+    listener = await member(app, sender)
+    tokens = await token_for(sender), await token_for(listener)
+    async with serving(app) as address:
+        yield World(sender, listener, *tokens, address)
+
+
+# A new listener asks for everything it may see: the conversation does not exist yet.
+FROM_THE_START = 0
+
+
+class Inbox:
+    """Collects the messages a listener is handed, until the message whose text is `end`."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.message_ids: list[int] = []
+        self.event_ids: list[int] = []
+        self.got_two = asyncio.Event()
+
+    def take(self, event: Event) -> bool:
+        """Records one event; True once the last message has arrived."""
+        assert event.id is not None, event
+        self.event_ids.append(event.id)
+        message = event.message
+        if event.type != "message.created" or message is None:
+            return False
+        self.message_ids.append(message.id)
+        if len(self.message_ids) == 2:
+            self.loop.call_soon_threadsafe(self.got_two.set)
+        return message.body == "end"
+
+
+async def _converse(
+    world: World, proxy: Proxy, inbox: Inbox, listening: asyncio.Future[Any]
+) -> None:
+    """Sends with both clients; cuts the listener's network after two messages, sends two more
+    while it is away, brings the network back, sends two more; every message arrives once."""
+    with Client(world.url, world.sender_token) as blocking:
+        async with AsyncClient(world.url, world.sender_token) as concurrent:
+            chat_id = (await concurrent.create_direct(world.listener.id)).id
+
+            async def both(first: str, second: str) -> list[int]:
+                one = await asyncio.to_thread(blocking.send_message, chat_id, first)
+                two = await concurrent.send_message(chat_id, second)
+                return [one.id, two.id]
+
+            sent = await both("one", "two")
+            await asyncio.wait_for(inbox.got_two.wait(), 10)
+            proxy.down = True
+            proxy.cut()
+            sent += await both("three", "four")
+            proxy.down = False
+            sent += await both("five", "end")
+    await asyncio.wait_for(listening, 30)
+    assert inbox.message_ids == sent
+    assert inbox.event_ids == sorted(set(inbox.event_ids))
+    assert proxy.sessions >= 2, "the listener never had to reconnect"
+
+
+@pytest.mark.promise("P-API-1")
+async def test_async_stream_resumes_across_a_network_drop_with_each_message_once(
+    world: World,
+) -> None:
+    inbox = Inbox()
+    async with Proxy(world.address) as proxy:
+        client = AsyncClient(f"http://{proxy.address}", world.listener_token)
+
+        async def listen() -> None:
+            async with client.stream(since=FROM_THE_START) as events:
+                async for event in events:
+                    if inbox.take(event):
+                        return
+
+        await _converse(world, proxy, inbox, asyncio.ensure_future(listen()))
+        await client.aclose()
+
+
+@pytest.mark.promise("P-API-1")
+async def test_sync_stream_resumes_across_a_network_drop_with_each_message_once(
+    world: World,
+) -> None:
+    inbox = Inbox()
+    async with Proxy(world.address) as proxy:
+        client = Client(f"http://{proxy.address}", world.listener_token)
+        events = client.stream(since=FROM_THE_START)
+
+        def listen() -> None:
+            for event in events:
+                if inbox.take(event):
+                    return
+
+        try:
+            await _converse(world, proxy, inbox, asyncio.ensure_future(asyncio.to_thread(listen)))
+        finally:  # ends the listening thread, even on a failure
+            await asyncio.to_thread(events.close)  # blocking: it waits for the server's answer
+            client.close()
+
+
+@pytest.mark.promise("P-API-1")
+async def test_the_sync_client_covers_people_conversations_messages_and_calls(
+    world: World,
+) -> None:
+    def session() -> None:
+        with Client(world.url, world.sender_token) as parlour:
+            me = parlour.me()
+            assert (me.id, me.email, me.role) == (world.sender.id, world.sender.email, "owner")
+            assert {u.id for u in parlour.members(me.org_id)} == {me.id, world.listener.id}
+            group = parlour.create_group("Launch", [world.listener.id])
+            assert group.kind == "group" and {m.user_id for m in group.members} == {
+                me.id,
+                world.listener.id,
+            }
+            sent = [parlour.send_message(group.id, f"note {i}").id for i in range(5)]
+            assert [m.id for m in parlour.iter_messages(group.id, page_size=2)] == sent[::-1]
+            page = parlour.messages(group.id, before=sent[2], limit=10)
+            assert [m.id for m in page] == sent[1::-1]
+            edited = parlour.edit_message(sent[0], "**final**")
+            assert (edited.body, edited.html, edited.edited) == (
+                "**final**",
+                "<strong>final</strong>",
+                True,
+            )
+            gone = parlour.delete_message(sent[1])
+            assert gone.deleted and gone.body is None
+            assert [c.id for c in parlour.conversations()] == [group.id]
+            assert parlour.conversation(group.id).last_message is not None
+            assert parlour.calls(conversation_id=group.id) == []
+            reply = parlour.send_message(group.id, "re", reply_to=sent[0])
+            assert reply.reply_to == sent[0]
+
+    await asyncio.to_thread(session)
+
+
+@pytest.mark.promise("P-API-1")
+async def test_the_async_client_raises_problem_details_as_exceptions(world: World) -> None:
+    async with AsyncClient(world.url, world.sender_token) as parlour:
+        with pytest.raises(parlour_sdk.NotFound) as absent:
+            await parlour.send_message("no-such-conversation", "hello?")
+        assert (absent.value.status, absent.value.code) == (404, "not_found")
+        assert absent.value.detail
+        chat = await parlour.create_direct(world.listener.id)
+        with pytest.raises(parlour_sdk.InvalidRequest) as empty:
+            await parlour.edit_message((await parlour.send_message(chat.id, "x")).id, "")
+        assert empty.value.code == "validation_failed"
+        assert [e.field for e in empty.value.errors] == ["body"]
+    async with AsyncClient(world.url, "not-a-token") as stranger:
+        with pytest.raises(parlour_sdk.Unauthenticated) as refused:
+            await stranger.me()
+        assert refused.value.code == "unauthenticated"
+        with pytest.raises(parlour_sdk.Unauthenticated):
+            await anext(stranger.stream())
+
+
+async def test_a_sync_stream_with_a_bad_token_raises_rather_than_retrying(world: World) -> None:
+    def listen() -> None:
+        with Client(world.url, "not-a-token") as stranger, stranger.stream() as events:
+            next(events)
+
+    with pytest.raises(parlour_sdk.Unauthenticated):
+        await asyncio.wait_for(asyncio.to_thread(listen), 10)
+
+
+class LosesFirstAnswer(httpx.BaseTransport):
+    """Delivers each request to the real server, but loses the first answer on the way back,
+    as a dropped connection would."""
+
+    def __init__(self) -> None:
+        self.real = httpx.HTTPTransport()
+        self.sent: list[str | None] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.real.handle_request(request)
+        response.read()
+        self.sent.append(request.headers.get("Idempotency-Key"))
+        if len(self.sent) == 1:
+            raise httpx.ReadError("connection reset while reading the answer", request=request)
+        return response
+
+
+@pytest.mark.promise("P-API-1")
+async def test_a_send_whose_answer_is_lost_is_retried_and_stored_once(world: World) -> None:
+    transport = LosesFirstAnswer()
+
+    def send_once() -> tuple[int, list[int]]:
+        with Client(world.url, world.sender_token) as parlour:
+            chat = parlour.create_direct(world.listener.id)
+        with Client(world.url, world.sender_token, transport=transport) as flaky:
+            message = flaky.send_message(chat.id, "exactly once")
+        with Client(world.url, world.sender_token) as parlour:
+            return message.id, [m.id for m in parlour.messages(chat.id)]
+
+    message_id, history = await asyncio.to_thread(send_once)
+    assert history == [message_id]
+    assert len(transport.sent) == 2 and transport.sent[0] == transport.sent[1] is not None
+
+
+@pytest.mark.promise("P-API-1")
+async def test_too_many_attempts_is_rate_limited_with_retry_after(world: World) -> None:
+    """A real 429 from the server (wrong passwords at token creation) read by the SDK."""
+    wrong = {"email": world.sender.email, "password": "not the password", "name": "x"}
+    probe = Endpoint("tokens", "POST", "/api/v1/auth/tokens", parlour_sdk.User)
+    async with httpx.AsyncClient(base_url=world.url) as http:
+        for _ in range(10):
+            response = await http.post("/api/v1/auth/tokens", json=wrong)
+            if response.status_code == 429:
+                break
+    with pytest.raises(parlour_sdk.RateLimited) as limited:
+        read_response(probe.call(), response)
+    assert limited.value.code == "too_many_attempts"
+    assert limited.value.retry_after is not None and limited.value.retry_after > 0
+
+
+# --- 3. webhook verification --------------------------------------------------------------
+
+SECRET = "whsec_" + "k" * 43
+OLD_SECRET = "whsec_" + "o" * 43
+BODY = b'{"id":"evt_1","type":"message.created","created_at":"2026-12-04T12:00:00Z","data":{}}'
+NOW = 1_800_000_000
+
+
+def signed(secret: str, delivery: str, stamp: int, body: bytes) -> str:
+    """The shared signing rule, written out independently of the SDK."""
+    mac = hmac.new(secret.encode("utf-8"), digestmod=hashlib.sha256)
+    mac.update(str(stamp).encode("ascii") + b"." + delivery.encode("utf-8") + b"." + body)
+    return "v1=" + mac.hexdigest()
+
+
+def delivery(stamp: int = NOW, signature: str | None = None, **drop: bool) -> dict[str, str]:
+    headers = {
+        "Parlour-Webhook-Id": "dlv_42",
+        "Parlour-Webhook-Timestamp": str(stamp),
+        "Parlour-Signature": signature or signed(SECRET, "dlv_42", stamp, BODY),
+    }
+    return {k: v for k, v in headers.items() if not drop.get(k.replace("-", "_").lower())}
+
+
+@pytest.mark.promise("P-API-1")
+def test_an_authentic_fresh_delivery_gives_its_id_for_replay_protection() -> None:
+    assert webhooks.verify(SECRET, delivery(), BODY, now=NOW) == "dlv_42"
+    lower = {k.lower(): v for k, v in delivery().items()}
+    assert webhooks.verify(SECRET, lower, BODY.decode(), now=NOW + 300) == "dlv_42"
+
+
+def test_during_rotation_either_signature_is_enough() -> None:
+    both = f"{signed(OLD_SECRET, 'dlv_42', NOW, BODY)} {signed(SECRET, 'dlv_42', NOW, BODY)}"
+    for secret in (SECRET, OLD_SECRET):
+        assert webhooks.verify(secret, delivery(signature=both), BODY, now=NOW) == "dlv_42"
+    with pytest.raises(webhooks.WebhookVerificationError) as other:
+        webhooks.verify("whsec_" + "x" * 43, delivery(signature=both), BODY, now=NOW)
+    assert other.value.reason == "bad_signature"
+
+
+REFUSALS: dict[str, tuple[dict[str, str], bytes, str]] = {
+    "a changed body": (delivery(), BODY.replace(b"evt_1", b"evt_2"), "bad_signature"),
+    "another delivery's id": (
+        {**delivery(), "Parlour-Webhook-Id": "dlv_43"},
+        BODY,
+        "bad_signature",
+    ),
+    "a signature by another secret": (
+        delivery(signature=signed(OLD_SECRET, "dlv_42", NOW, BODY)),
+        BODY,
+        "bad_signature",
+    ),
+    "a re-dated timestamp": (
+        {**delivery(), "Parlour-Webhook-Timestamp": str(NOW + 1)},
+        BODY,
+        "bad_signature",
+    ),
+    "no id": (delivery(parlour_webhook_id=True), BODY, "missing_header"),
+    "no timestamp": (delivery(parlour_webhook_timestamp=True), BODY, "missing_header"),
+    "no signature": (delivery(parlour_signature=True), BODY, "missing_header"),
+    "a timestamp that is not a number": (
+        {**delivery(), "Parlour-Webhook-Timestamp": "yesterday"},
+        BODY,
+        "malformed_header",
+    ),
+    "no v1 signature": (delivery(signature="v0=abc"), BODY, "malformed_header"),
+    "a replay six minutes later": (delivery(stamp=NOW - 301), BODY, "timestamp_too_old"),
+    "a timestamp from the future": (delivery(stamp=NOW + 301), BODY, "timestamp_too_new"),
+}
+
+
+@pytest.mark.promise("P-API-1")
+@pytest.mark.parametrize("case", list(REFUSALS))
+def test_a_delivery_that_is_not_authentic_or_fresh_is_refused_with_a_reason(case: str) -> None:
+    headers, body, reason = REFUSALS[case]
+    with pytest.raises(webhooks.WebhookVerificationError) as refused:
+        webhooks.verify(SECRET, headers, body, now=NOW)
+    assert refused.value.reason == reason
+    assert str(refused.value)
+
+
+def test_the_tolerance_is_the_receivers_choice() -> None:
+    old = delivery(stamp=NOW - 3600)
+    assert webhooks.verify(SECRET, old, BODY, tolerance=7200, now=NOW) == "dlv_42"
+    with pytest.raises(webhooks.WebhookVerificationError, match="60 s"):
+        webhooks.verify(SECRET, delivery(stamp=NOW - 61), BODY, tolerance=60, now=NOW)
