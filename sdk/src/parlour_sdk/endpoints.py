@@ -161,7 +161,7 @@ def members(org_id: str) -> Operation[list[User]]:
 
 
 def conversations() -> Operation[list[Conversation]]:
-    """The conversations the caller is a member of, most recent activity first."""
+    """The conversations the caller is a member of."""
     return CONVERSATIONS.call()
 
 
