@@ -1,8 +1,9 @@
 """The Python SDK (sdk/, `parlour_sdk`) against the API it wraps.
 
-1. Its endpoint table agrees with the app's live OpenAPI document: paths, methods, the request
-   members, query parameters and headers it sends, the response members it reads (with their
-   types and nullability). Mutated copies of the document prove the check fails on drift.
+1. Its endpoint table agrees with the app's live OpenAPI document (`parlour_sdk.contract`:
+   paths, methods, the request members, query parameters and headers it sends, the response
+   members it reads with their types and nullability). Mutated copies of the document prove
+   the check fails on drift.
 2. End to end over a real loopback server: a personal token, messages sent with the sync and
    the async client, the stream resumed across a forced network drop, each message once.
 3. Webhook verification, against signatures made by a separate implementation in this file.
@@ -17,7 +18,6 @@ import hashlib
 import hmac
 import typing
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 import httpx
@@ -25,8 +25,8 @@ import parlour_sdk
 import pytest
 from fastapi import FastAPI
 from parlour_sdk import AsyncClient, Client, Event, webhooks
-from parlour_sdk._decode import hints
-from parlour_sdk.endpoints import ENDPOINTS, SEND_MESSAGE, Endpoint, read_response
+from parlour_sdk.contract import disagreements
+from parlour_sdk.endpoints import SEND_MESSAGE, Endpoint, read_response
 
 from parlour.app import create_app
 from parlour.container import Container
@@ -38,135 +38,6 @@ Schema = dict[str, Any]
 
 
 # --- 1. the endpoint table against the OpenAPI document ----------------------------------
-
-
-def disagreements(openapi: Schema, table: tuple[Endpoint[Any], ...] = ENDPOINTS) -> list[str]:
-    """Every way the SDK's endpoint table and the API's document disagree, in words."""
-    problems: list[str] = []
-    for endpoint in table:
-        operation = openapi["paths"].get(endpoint.path, {}).get(endpoint.method.lower())
-        if operation is None:
-            problems.append(f"{endpoint.name}: {endpoint.method} {endpoint.path} is not in the API")
-            continue
-        problems += _parameters(endpoint, operation)
-        problems += _request_body(openapi, endpoint, operation)
-        problems += _response(openapi, endpoint, operation)
-    return problems
-
-
-def _parameters(endpoint: Endpoint[Any], operation: Schema) -> list[str]:
-    declared = {(p["in"], p["name"].lower()) for p in operation.get("parameters", [])}
-    path_names = [part[1:-1] for part in endpoint.path.split("/") if part.startswith("{")]
-    wanted = [("path", n) for n in path_names] + [("query", n) for n in endpoint.query]
-    wanted += [("header", h) for h in endpoint.headers]
-    return [
-        f"{endpoint.name}: the API takes no {where} parameter {name!r}"
-        for where, name in wanted
-        if (where, name.lower()) not in declared
-    ]
-
-
-def _request_body(openapi: Schema, endpoint: Endpoint[Any], operation: Schema) -> list[str]:
-    body = operation.get("requestBody")
-    if body is None:
-        return [f"{endpoint.name}: the API takes no request body"] if endpoint.body else []
-    schema = _resolve(openapi, body["content"]["application/json"]["schema"])
-    properties = schema.get("properties", {})
-    problems = [
-        f"{endpoint.name}: the request member {name!r} is not in the API's request schema"
-        for name in endpoint.body
-        if name not in properties
-    ]
-    problems += [
-        f"{endpoint.name}: the API requires the request member {name!r}, the SDK never sends it"
-        for name in schema.get("required", [])
-        if name not in endpoint.body
-    ]
-    if body.get("required") and not endpoint.body:
-        problems.append(f"{endpoint.name}: the API requires a request body")
-    return problems
-
-
-def _response(openapi: Schema, endpoint: Endpoint[Any], operation: Schema) -> list[str]:
-    ok = [r for s, r in operation["responses"].items() if s.startswith("2") and "content" in r]
-    if not ok:
-        return [f"{endpoint.name}: the API documents no JSON answer"]
-    schema = _resolve(openapi, ok[0]["content"]["application/json"]["schema"])
-    where = endpoint.name
-    if endpoint.many:
-        if schema.get("type") != "array":
-            return [f"{where}: the API answers {schema.get('type')}, the SDK reads a list"]
-        schema = schema["items"]
-    return _model(openapi, endpoint.model, schema, where)
-
-
-def _resolve(openapi: Schema, schema: Schema) -> Schema:
-    while "$ref" in schema:
-        name = schema["$ref"].rsplit("/", 1)[-1]
-        schema = openapi["components"]["schemas"][name]
-    return schema
-
-
-def _model(openapi: Schema, model: type[Any], schema: Schema, where: str) -> list[str]:
-    schema = _resolve(openapi, schema)
-    properties = schema.get("properties", {})
-    required = set(schema.get("required", []))
-    fields = {f.name: f for f in dataclasses.fields(model)}
-    problems: list[str] = []
-    for name, kind in hints(model).items():
-        path = f"{where}: {model.__name__}.{name}"
-        if name not in properties:
-            problems.append(f"{path} is not in the API's response schema")
-            continue
-        has_default = fields[name].default is not dataclasses.MISSING or (
-            fields[name].default_factory is not dataclasses.MISSING
-        )
-        if name not in required and not has_default:
-            problems.append(f"{path} may be absent from the API's answer")
-        problems += _type(openapi, kind, properties[name], path)
-    return problems
-
-
-def _type(openapi: Schema, kind: Any, schema: Schema, path: str) -> list[str]:
-    schema = _resolve(openapi, schema)
-    options = [_resolve(openapi, s) for s in schema.get("anyOf", [schema])]
-    api_nullable = any(s.get("type") == "null" for s in options)
-    options = [s for s in options if s.get("type") != "null"]
-    args = typing.get_args(kind)
-    sdk_nullable = type(None) in args
-    if sdk_nullable:
-        kind = next(a for a in args if a is not type(None))
-    if api_nullable and not sdk_nullable:
-        return [f"{path} can be null in the API, the SDK does not accept None"]
-    if len(options) != 1:
-        return [f"{path} has several types in the API: {options}"]
-    return _same_kind(openapi, kind, options[0], path)
-
-
-_JSON_TYPES: dict[Any, tuple[str, ...]] = {
-    str: ("string",),
-    int: ("integer",),
-    float: ("number", "integer"),
-    bool: ("boolean",),
-    datetime: ("string",),
-}
-
-
-def _same_kind(openapi: Schema, kind: Any, schema: Schema, path: str) -> list[str]:
-    if dataclasses.is_dataclass(kind):
-        return _model(openapi, typing.cast(type[Any], kind), schema, path)
-    origin = typing.get_origin(kind)
-    if origin is list:
-        if schema.get("type") != "array":
-            return [f"{path} is {schema.get('type')} in the API, the SDK reads a list"]
-        return _type(openapi, typing.get_args(kind)[0], schema["items"], f"{path}[]")
-    if origin is dict:
-        return [] if schema.get("type", "object") == "object" else [f"{path} is not an object"]
-    if kind is datetime and schema.get("format") != "date-time":
-        return [f"{path} is not a date-time in the API"]
-    if schema.get("type") not in _JSON_TYPES[kind]:
-        return [f"{path} is {schema.get('type')} in the API, the SDK reads {kind.__name__}"]
-    return []
 
 
 @pytest.fixture(scope="module")
@@ -488,6 +359,13 @@ async def test_a_sync_stream_with_a_bad_token_raises_rather_than_retrying(world:
 
     with pytest.raises(parlour_sdk.Unauthenticated):
         await asyncio.wait_for(asyncio.to_thread(listen), 10)
+
+
+@pytest.mark.promise("P-API-1")
+async def test_a_running_server_serves_the_document_the_sdk_agrees_with(world: World) -> None:
+    async with httpx.AsyncClient(base_url=world.url) as http:
+        document = (await http.get("/api/v1/openapi.json")).json()
+    assert disagreements(document) == []
 
 
 class LosesFirstAnswer(httpx.BaseTransport):
