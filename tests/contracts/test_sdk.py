@@ -16,6 +16,7 @@ import copy
 import dataclasses
 import hashlib
 import hmac
+import json
 import typing
 from collections.abc import Callable
 from typing import Any
@@ -27,6 +28,7 @@ from fastapi import FastAPI
 from parlour_sdk import AsyncClient, Client, Event, webhooks
 from parlour_sdk.contract import disagreements
 from parlour_sdk.endpoints import SEND_MESSAGE, Endpoint, read_response
+from parlour_sdk.stream import Resume
 
 from parlour.app import create_app
 from parlour.container import Container
@@ -366,6 +368,21 @@ async def test_a_running_server_serves_the_document_the_sdk_agrees_with(world: W
     async with httpx.AsyncClient(base_url=world.url) as http:
         document = (await http.get("/api/v1/openapi.json")).json()
     assert disagreements(document) == []
+
+
+def test_the_stream_protocol_drops_repeats_and_backs_off_within_bounds() -> None:
+    state = Resume(since=7, ephemeral=False, reconnect=True)
+    assert state.on_frame('{"type":"hello","last_event_id":7,"device_id":"d"}') is None
+    frames = [{"id": i, "type": "message.created", "data": {}} for i in (6, 7, 8, 8, 9)]
+    handed = [state.on_frame(json.dumps(f)) for f in frames]
+    assert [e.id for e in handed if e is not None] == [8, 9]
+    assert state.on_frame('{"type":"typing","data":{"user_id":"u"}}') is None
+    assert state.on_frame('{"type":"resync","last_event_id":12}') is None
+    assert state.last_event_id == 12
+    delays = [state.after_close(1006) for _ in range(2000)]
+    assert all(d is not None and 0 < d <= 30 for d in delays)
+    with pytest.raises(parlour_sdk.Forbidden):
+        state.after_close(4403)
 
 
 class LosesFirstAnswer(httpx.BaseTransport):

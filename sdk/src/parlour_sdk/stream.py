@@ -109,7 +109,8 @@ class Resume:
             raise error_class(status)(status, code, detail)
         if not self.reconnect:
             return None
-        delay = min(30.0, 0.5 * float(2**self.failures)) * random.uniform(0.5, 1.0)  # noqa: S311
+        backoff = min(30.0, 0.5 * float(2 ** min(self.failures, 6)))
+        delay = backoff * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not a secret
         self.failures += 1
         return delay
 
