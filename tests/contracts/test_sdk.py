@@ -248,7 +248,7 @@ async def _converse(
                 return [one.id, two.id]
 
             sent = await both("one", "two")
-            await asyncio.wait_for(inbox.got_two.wait(), 10)
+            await asyncio.wait_for(inbox.got_two.wait(), 20)
             proxy.down = True
             proxy.cut()
             sent += await both("three", "four")
