@@ -25,7 +25,7 @@ import httpx
 import parlour_sdk
 import pytest
 from fastapi import FastAPI
-from parlour_sdk import AsyncClient, Client, Event, webhooks
+from parlour_sdk import AsyncClient, Client, Conversation, Event, webhooks
 from parlour_sdk.contract import disagreements
 from parlour_sdk.endpoints import SEND_MESSAGE, Endpoint, read_response
 from parlour_sdk.stream import Resume
@@ -207,8 +207,11 @@ async def world(app: FastAPI, container: Container) -> typing.AsyncIterator[Worl
         yield World(sender, listener, *tokens, address)
 
 
-# A new listener asks for everything it may see: the conversation does not exist yet.
-FROM_THE_START = 0
+async def _chat(world: World) -> Conversation:
+    """The conversation, made before the listener connects: these tests are about resuming,
+    not about joining a conversation while connected."""
+    async with AsyncClient(world.url, world.listener_token) as listener:
+        return await listener.create_direct(world.sender.id)
 
 
 class Inbox:
@@ -234,13 +237,12 @@ class Inbox:
 
 
 async def _converse(
-    world: World, proxy: Proxy, inbox: Inbox, listening: asyncio.Future[Any]
+    world: World, chat_id: str, proxy: Proxy, inbox: Inbox, listening: asyncio.Future[Any]
 ) -> None:
     """Sends with both clients; cuts the listener's network after two messages, sends two more
     while it is away, brings the network back, sends two more; every message arrives once."""
     with Client(world.url, world.sender_token) as blocking:
         async with AsyncClient(world.url, world.sender_token) as concurrent:
-            chat_id = (await concurrent.create_direct(world.listener.id)).id
 
             async def both(first: str, second: str) -> list[int]:
                 one = await asyncio.to_thread(blocking.send_message, chat_id, first)
@@ -264,17 +266,17 @@ async def _converse(
 async def test_async_stream_resumes_across_a_network_drop_with_each_message_once(
     world: World,
 ) -> None:
-    inbox = Inbox()
+    inbox, chat = Inbox(), await _chat(world)
     async with Proxy(world.address) as proxy:
         client = AsyncClient(f"http://{proxy.address}", world.listener_token)
 
         async def listen() -> None:
-            async with client.stream(since=FROM_THE_START) as events:
+            async with client.stream(since=chat.last_event_id) as events:
                 async for event in events:
                     if inbox.take(event):
                         return
 
-        await _converse(world, proxy, inbox, asyncio.ensure_future(listen()))
+        await _converse(world, chat.id, proxy, inbox, asyncio.ensure_future(listen()))
         await client.aclose()
 
 
@@ -282,10 +284,10 @@ async def test_async_stream_resumes_across_a_network_drop_with_each_message_once
 async def test_sync_stream_resumes_across_a_network_drop_with_each_message_once(
     world: World,
 ) -> None:
-    inbox = Inbox()
+    inbox, chat = Inbox(), await _chat(world)
     async with Proxy(world.address) as proxy:
         client = Client(f"http://{proxy.address}", world.listener_token)
-        events = client.stream(since=FROM_THE_START)
+        events = client.stream(since=chat.last_event_id)
 
         def listen() -> None:
             for event in events:
@@ -293,7 +295,8 @@ async def test_sync_stream_resumes_across_a_network_drop_with_each_message_once(
                     return
 
         try:
-            await _converse(world, proxy, inbox, asyncio.ensure_future(asyncio.to_thread(listen)))
+            listening = asyncio.ensure_future(asyncio.to_thread(listen))
+            await _converse(world, chat.id, proxy, inbox, listening)
         finally:  # ends the listening thread, even on a failure
             await asyncio.to_thread(events.close)  # blocking: it waits for the server's answer
             client.close()
