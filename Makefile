@@ -18,7 +18,7 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 # Every package is installed at the version constraints.txt names, so a new release of a
 # library or a linter cannot break the build between two runs.
 CONSTRAINTS := constraints.txt
-LINT_PATHS ?= src tests bench
+LINT_PATHS ?= src tests bench sdk
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
@@ -38,9 +38,10 @@ $(RUN_STAMP): pyproject.toml $(CONSTRAINTS) | $(BIN)/python
 	$(PIP) install -c $(CONSTRAINTS) -e .
 	@touch $@
 
-$(TEST_STAMP): pyproject.toml $(CONSTRAINTS) | $(BIN)/python
-	@echo "Installing Parlour and its test tools into $(VENV) (versions from $(CONSTRAINTS))"
+$(TEST_STAMP): pyproject.toml sdk/pyproject.toml $(CONSTRAINTS) | $(BIN)/python
+	@echo "Installing Parlour, its SDK and its test tools into $(VENV) (versions from $(CONSTRAINTS))"
 	$(PIP) install -c $(CONSTRAINTS) -e '.[test]'
+	$(PIP) install -c $(CONSTRAINTS) -e ./sdk
 	@touch $@ $(RUN_STAMP)
 
 .PHONY: lock
