@@ -291,6 +291,26 @@ async def test_a_member_removed_while_behind_gets_nothing_posted_after_the_remov
     assert not any("after you left" in d for _, d in seen), "sent after the removal"
 
 
+@pytest.mark.promise("P-MSG-1")
+async def test_a_conversation_joined_while_the_stream_opens_is_followed_from_the_replay(
+    app: FastAPI, container: Container
+) -> None:
+    """The addition lands after the connection read its conversations but before it caught up:
+    the replay carries it, and from then on the new conversation's messages arrive live."""
+    a = await instance_owner(app, container)
+    b = await member(app, a)
+    session = await behind(container, b)  # b's conversations are read: none yet
+    made = await a.http.post(
+        "/api/v1/conversations", json={"kind": "group", "name": "Late", "member_ids": [b.id]}
+    )
+    cid = made.json()["id"]
+    replayed = [w async for page in container.stream.replay(session) for w in page]
+    assert any(w["type"] == "member.added" for w in replayed), replayed
+    await say(a, cid, "heard live")
+    live = [json.dumps(w.get("data", {})) for w in await drain(container, session)]
+    assert any("heard live" in d for d in live), "the joined conversation is not followed"
+
+
 async def test_an_event_id_is_never_given_twice_even_after_the_newest_is_deleted(
     container: Container,
 ) -> None:

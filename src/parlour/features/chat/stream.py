@@ -96,10 +96,12 @@ class StreamService:
 
     async def open(self, actor: Actor, since: int | None) -> StreamSession:
         require_scope(actor, Scope.MESSAGES_READ)
-        channels = await self._conversations.channels_for(actor.user_id)
-        subscription = await self._pump.subscribe(*channels, maxsize=self._queue)
+        # The newest id before the memberships: an addition at or below it is in the channels
+        # read next; one above it reaches this connection by the replay or live.
         async with self._db.transaction() as uow:
             newest = await store.max_event_id(uow.session)
+        channels = await self._conversations.channels_for(actor.user_id)
+        subscription = await self._pump.subscribe(*channels, maxsize=self._queue)
         start = newest if since is None else max(0, min(since, newest))
         session = StreamSession(actor, subscription, start)
         await subscription.listen(device_channel(session.device_id))
@@ -119,6 +121,8 @@ class StreamService:
             if not rows:
                 return
             session.last_id = rows[-1].id
+            for _event, wire in page:  # joined or left while away: listen accordingly
+                await self._track_membership(session, wire)
             if page:
                 yield [wire for _event, wire in page]
             if len(rows) < REPLAY_PAGE:
@@ -147,16 +151,30 @@ class StreamService:
             if wire["type"] == "member.added":
                 await self._tell_presence(session, [data["user_id"]])
             return
-        if wire["type"] == "member.added":
-            session.conversations.add(conversation_id)
-            session.left.discard(conversation_id)
-            await session.subscription.listen(conversation_channel(conversation_id))
+        if await self._track_membership(session, wire):
             await self._catch_up(session)
             await self._tell_presence(session, await self._others_in(session, conversation_id))
-        else:
+
+    async def _track_membership(self, session: StreamSession, wire: dict[str, Any]) -> bool:
+        """Listens to a conversation this user joined, or stops for one they left; True for a
+        join not already followed."""
+        if wire.get("type") not in ("member.added", "member.removed"):
+            return False
+        data = wire.get("data", {})
+        if data.get("user_id") != session.actor.user_id:
+            return False
+        conversation_id = data["conversation_id"]
+        if wire["type"] == "member.removed":
             session.conversations.discard(conversation_id)
             session.left.add(conversation_id)
             await session.subscription.unlisten(conversation_channel(conversation_id))
+            return False
+        joined = conversation_id not in session.conversations
+        session.conversations.add(conversation_id)
+        session.left.discard(conversation_id)
+        if joined:
+            await session.subscription.listen(conversation_channel(conversation_id))
+        return True
 
     async def _others_in(self, session: StreamSession, conversation_id: str) -> list[str]:
         async with self._db.transaction() as uow:
