@@ -120,3 +120,7 @@ async def test_someone_still_in_a_call_elsewhere_can_leave_it_from_a_new_page(
         finally:
             print("refused to the second page:", refused)  # shown with the failure
         assert second.url.endswith(f"/chat/{ab}"), (second.url, refused)
+        # Both calls ended at the same instant (the test's clock stands still): their entries
+        # in the conversation once moved each after the other for ever, and the page hung.
+        for page in (pb, second):
+            await expect(page.locator("[data-call-entry]")).to_have_count(2, timeout=5_000)

@@ -63,12 +63,15 @@ export class Timeline {
         h("time", { datetime: at, text: clockFormat.format(new Date(at)) }),
       ),
     );
-    this.entries.set(call.id, { at: Date.parse(at), el });
-    this.place(el, Date.parse(at));
+    const when = Date.parse(at) || 0; // a time that cannot be read sorts first, not never
+    this.entries.set(call.id, { at: when, el });
+    this.place(el, when);
   }
 
   // Entries sit among the messages by time, and move when the thread adds messages.
   // Moving an entry that is already in place is skipped, so the observer settles at once.
+  // Entries that ended at the same time are ordered by call id: were each placed after
+  // the other, every move would wake the observer again and the page would hang.
   placeAll() {
     for (const { at, el } of this.entries.values()) if (el.isConnected) this.place(el, at);
   }
@@ -80,7 +83,7 @@ export class Timeline {
       if (li === el) continue;
       const entry = li.classList.contains("call-entry");
       const time = entry ? Number(li.dataset.at) : Date.parse(li.querySelector("time")?.getAttribute("datetime"));
-      if (time > at) {
+      if (time > at || (entry && time === at && li.dataset.callEntry > el.dataset.callEntry)) {
         before = li;
         break;
       }
