@@ -10,6 +10,7 @@ class ErrorCode(StrEnum):
     """Stable, documented error codes. Clients may branch on these; never rename one."""
 
     VALIDATION_FAILED = "validation_failed"
+    MALFORMED_JSON = "malformed_json"
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
     UNAUTHENTICATED = "unauthenticated"
@@ -42,6 +43,7 @@ class ErrorCode(StrEnum):
 
 _DEFAULT_STATUS: dict[ErrorCode, int] = {
     ErrorCode.VALIDATION_FAILED: 422,
+    ErrorCode.MALFORMED_JSON: 400,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.UNAUTHENTICATED: 401,

@@ -16,11 +16,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse
 
 from parlour.core.errors import AppError, ErrorCode
+from parlour.web import validation
 from parlour.web.pages import redirect, render, signin_redirect
 
 M = TypeVar("M", bound=BaseModel)
 
-# What to say when a field fails the schema; anything else gets the schema's own message.
+# What to say when a field fails the schema; other fields get web.validation's text per error.
 MESSAGES = {
     "name": "Enter your name.",
     "email": "Enter an email address, like name@example.org.",
@@ -60,27 +61,39 @@ class FormErrors:
         return cls(error.detail, marked, items)
 
 
-def parse(model: type[M], data: Mapping[str, Any], renamed: Mapping[str, str] | None = None) -> M:
-    """Validates the posted fields the schema knows (the CSRF field and others are left out).
+def validate(
+    model: type[M], data: Mapping[str, Any], renamed: Mapping[str, str] | None = None
+) -> tuple[M | None, dict[str, str]]:
+    """The model, or None and a message per form field that failed, in the schema's order.
 
+    Only the fields the schema knows are read (the CSRF field and others are left out);
     `renamed` maps a schema field to the form field that carries it, for errors to name it too.
     """
     names = {k: (renamed or {}).get(k, k) for k in model.model_fields}
     values = {k: data[form_name] for k, form_name in names.items() if form_name in data}
     try:
-        return model.model_validate(values)
+        return model.model_validate(values), {}
     except ValidationError as exc:
-        fields: dict[str, str] = {}
+        found: dict[str, str] = {}
         for err in exc.errors():
             name = names.get(str(err["loc"][0]), "form") if err["loc"] else "form"
-            fields.setdefault(name, MESSAGES.get(name, _schema_message(err["type"], err["msg"])))
-        raise AppError(
-            ErrorCode.VALIDATION_FAILED, "Some fields need another look.", fields=fields
-        ) from exc
+            found.setdefault(name, _message(name, err))
+        return None, {n: found[n] for n in [*names.values(), "form"] if n in found}
 
 
-def _schema_message(kind: str, message: str) -> str:
-    return "Fill this in." if kind == "missing" else message.rstrip(".") + "."
+def parse(model: type[M], data: Mapping[str, Any], renamed: Mapping[str, str] | None = None) -> M:
+    """Validates the posted fields the schema knows; every field that fails is named at once."""
+    body, fields = validate(model, data, renamed)
+    if body is None:
+        raise AppError(ErrorCode.VALIDATION_FAILED, "Some fields need another look.", fields=fields)
+    return body
+
+
+def _message(name: str, error: Mapping[str, Any]) -> str:
+    """The field's own sentence (say, 'Enter your name.'), unless the text is only too long."""
+    if error["type"] == "string_too_long" or name not in MESSAGES:
+        return validation.message(error)
+    return MESSAGES[name]
 
 
 def text(data: Mapping[str, Any], name: str) -> str:

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
 from parlour.core.errors import AppError, ErrorCode
+from parlour.web import validation
 
 log = logging.getLogger("parlour.web")
 
@@ -24,6 +25,15 @@ _HTTP_CODES = {
     413: ErrorCode.PAYLOAD_TOO_LARGE,
     401: ErrorCode.UNAUTHENTICATED,
     403: ErrorCode.FORBIDDEN,
+}
+
+# Starlette's own texts ("Method Not Allowed", "There was an error parsing the body") stay out.
+_HTTP_DETAILS = {
+    404: "There is nothing at this address.",
+    405: "This address does not take that kind of request.",
+    413: "The request is too large.",
+    401: "Sign in first.",
+    403: "This is not allowed.",
 }
 
 
@@ -58,32 +68,28 @@ async def _render(request: Request, error: AppError) -> Response:
     return problem(error, request.url.path)
 
 
-def _field_name(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "cookie")]
-    return ".".join(parts) or "body"
-
-
 async def on_app_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AppError)  # noqa: S101 - registered for AppError only
     return await _render(request, exc)
 
 
 async def on_validation_error(request: Request, exc: Exception) -> Response:
+    """Fields by name, each with Parlour's own sentence; a body that is not JSON says so."""
     assert isinstance(exc, RequestValidationError)  # noqa: S101
-    fields: dict[str, str] = {}
-    for err in exc.errors():
-        fields.setdefault(_field_name(tuple(err.get("loc", ()))), str(err.get("msg", "invalid")))
-    names = ", ".join(fields)
-    error = AppError(ErrorCode.VALIDATION_FAILED, f"Check these fields: {names}.", fields=fields)
+    errors = exc.errors()
+    error = validation.malformed_json(errors, exc.body)
+    if error is None:
+        fields = validation.field_errors(errors)
+        error = AppError(
+            ErrorCode.VALIDATION_FAILED, f"Check these fields: {', '.join(fields)}.", fields=fields
+        )
     return await _render(request, error)
 
 
 async def on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)  # noqa: S101
     code = _HTTP_CODES.get(exc.status_code, ErrorCode.VALIDATION_FAILED)
-    detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
-    if exc.status_code == 404:
-        detail = "There is nothing at this address."
+    detail = _HTTP_DETAILS.get(exc.status_code, "This request cannot be handled as sent.")
     error = AppError(code, detail, status=exc.status_code, headers=dict(exc.headers or {}))
     return await _render(request, error)
 

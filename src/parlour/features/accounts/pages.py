@@ -18,14 +18,13 @@ from parlour.core.passwords import MIN_LENGTH
 from parlour.features.accounts.actor import Actor
 from parlour.features.accounts.models import User
 from parlour.features.accounts.profile import ProfileChange
-from parlour.features.accounts.routes import new_account
+from parlour.features.accounts.routes import check_signup, new_account
 from parlour.features.accounts.schemas import (
     PasswordChange,
     ProfileUpdate,
     ResetConfirm,
     ResetRequest,
     SignIn,
-    SignUp,
 )
 from parlour.features.privacy.hints import FieldHint, field_hints
 from parlour.web.auth import clear_session_cookie, client_of, get_container, set_session_cookie
@@ -177,7 +176,7 @@ async def signup_submit(request: Request) -> Response:
     c = get_container(request)
     secret = text(form, "invitation")
     try:
-        body = parse(SignUp, form)
+        body = await check_signup(c, form)
         joined = await c.orgs.join(body.invitation, new_account(body), client_of(request))
     except AppError as error:
         values = kept(form, *SIGNUP_FIELDS)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Mapping
+from datetime import date
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Request, UploadFile
 from fastapi.responses import Response
+from pydantic import TypeAdapter, ValidationError
 
 from parlour.container import Container
-from parlour.core.errors import AppError, ErrorCode
+from parlour.core.errors import AppError, ErrorCode, invalid
+from parlour.core.passwords import password_problem
 from parlour.features.accounts.actor import Actor
 from parlour.features.accounts.models import User
 from parlour.features.accounts.profile import ProfileChange
@@ -29,6 +33,7 @@ from parlour.features.accounts.schemas import (
     UserOut,
 )
 from parlour.features.accounts.service import NewAccount
+from parlour.features.orgs.models import Invitation, Organisation
 from parlour.web.auth import (
     clear_session_cookie,
     client_of,
@@ -37,6 +42,7 @@ from parlour.web.auth import (
     get_container,
     set_session_cookie,
 )
+from parlour.web.forms import validate
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
 Ctr = Annotated[Container, Depends(get_container)]
@@ -75,7 +81,92 @@ def new_account(body: SignUp) -> NewAccount:
     )
 
 
-@router.post("/auth/signup", status_code=201, response_model=SignedIn)
+# -- sign-up: every problem at once -----------------------------------------------------------
+
+_DATE = TypeAdapter(date)
+
+
+async def check_signup(c: Container, data: Mapping[str, Any]) -> SignUp:
+    """The valid sign-up, or one error naming every field to fix, for the page and the API.
+
+    The schema's checks and the rules that need the invitation (age, password strength, the
+    invited address, the policy version) all run first; the services check the rules again.
+    """
+    body, fields = validate(SignUp, data)
+    rules = {k: v for k, v in (await _rules(c, data, fields)).items() if k not in fields}
+    if body is not None and not rules:
+        return body
+    if not fields and len(rules) == 1:
+        raise next(iter(rules.values()))  # alone, a rule keeps its own code (weak_password, ...)
+    fields.update({k: v.fields.get(k, v.detail) for k, v in rules.items()})
+    ordered = {k: fields[k] for k in SignUp.model_fields if k in fields}
+    raise AppError(ErrorCode.VALIDATION_FAILED, "Some fields need another look.", fields=ordered)
+
+
+async def _rules(
+    c: Container, data: Mapping[str, Any], fields: dict[str, str]
+) -> dict[str, AppError]:
+    """The rules' problems; an unusable invitation is the answer only when the form is fine."""
+    if "invitation" in fields:
+        return {}
+    try:
+        invitation, org = await c.orgs.preview_invitation(str(data["invitation"]))
+    except AppError:
+        if fields:
+            return {}
+        raise
+    return _rule_problems(c, data, invitation, org)
+
+
+def _rule_problems(
+    c: Container, data: Mapping[str, Any], invitation: Invitation, org: Organisation
+) -> dict[str, AppError]:
+    found: dict[str, AppError] = {}
+    password, email, accepted = (data.get(k) for k in ("password", "email", "accept_policy"))
+    weak = password_problem(password) if isinstance(password, str) and password else None
+    if weak:
+        found["password"] = invalid("password", weak, ErrorCode.WEAK_PASSWORD)
+    born = _date_or_none(data.get("birth_date"))
+    try:
+        if born is not None:
+            c.accounts.check_age(born, org.min_age)
+    except AppError as error:
+        found["birth_date"] = error
+    if invitation.email and isinstance(email, str) and email.strip().lower() != invitation.email:
+        found["email"] = invalid("email", "Use the address the invitation was sent to.")
+    version = c.policy.current().version
+    if isinstance(accepted, str) and accepted and accepted != version:
+        found["accept_policy"] = AppError(
+            ErrorCode.POLICY_NOT_ACCEPTED,
+            f"Read and accept privacy policy version {version} to continue.",
+            fields={"accept_policy": "Accept the current privacy policy."},
+        )
+    return found
+
+
+def _date_or_none(value: Any) -> date | None:
+    try:
+        return _DATE.validate_python(value)
+    except ValidationError:
+        return None
+
+
+async def every_signup_problem(request: Request, c: Ctr) -> None:
+    """Runs before FastAPI's own check of the body, so one answer names every problem."""
+    try:
+        data = await request.json()  # parsed by FastAPI already, and kept by the request
+    except ValueError:
+        return  # not JSON: FastAPI's own check answers that
+    if isinstance(data, dict):
+        await check_signup(c, data)
+
+
+@router.post(
+    "/auth/signup",
+    status_code=201,
+    response_model=SignedIn,
+    dependencies=[Depends(every_signup_problem)],
+)
 async def sign_up(body: SignUp, request: Request, response: Response, c: Ctr) -> SignedIn:
     joined = await c.orgs.join(body.invitation, new_account(body), client_of(request))
     set_session_cookie(response, c, joined.session_secret)
