@@ -19,6 +19,7 @@ from rich.table import Table
 
 from parlour import __version__
 from parlour.core.errors import AppError
+from parlour.core.words import plural
 from parlour.settings import Settings, SettingsError
 
 T = TypeVar("T")
@@ -196,7 +197,7 @@ def worker(
     except KeyboardInterrupt:
         return
     if once:
-        out.print(f"Ran {ran} job(s).")
+        out.print(f"Ran {plural(ran, 'job')}.")
 
 
 def _container_call(work: Callable[[Any], Awaitable[T]]) -> T:

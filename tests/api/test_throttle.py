@@ -48,7 +48,8 @@ def assert_throttled(response: httpx.Response, window: int) -> int:
     wait = int(response.headers["Retry-After"])
     assert 0 < wait <= window * 60 + 1
     assert problem["retry_after"] == wait
-    assert "minute" in problem["detail"]
+    minutes = max(1, wait // 60)
+    assert f"Try again in {minutes} minute{'' if minutes == 1 else 's'}," in problem["detail"]
     return wait
 
 

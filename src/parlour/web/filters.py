@@ -1,4 +1,4 @@
-"""Template filters for pages: dates in UTC and links in plain text made clickable."""
+"""Template filters for pages: dates in UTC, counted words, links in plain text made clickable."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from jinja2 import Environment
 from markupsafe import Markup, escape
 
 from parlour.core.clock import as_utc
+from parlour.core.words import plural
 
 _URL = re.compile(r"https?://[^\s<>\"']+")
 
@@ -34,3 +35,4 @@ def linkify(value: str) -> Markup:
 def install(env: Environment) -> None:
     env.filters["when"] = when
     env.filters["linkify"] = linkify
+    env.filters["plural"] = plural  # {{ n | plural("day") }} -> "1 day", "3 days"

@@ -92,7 +92,12 @@ async def signin_page(request: Request) -> Response:
     if await signed_in(request):
         return redirect(target)
     return await render(
-        request, "accounts/signin.html", next=target, values={}, notice=notice(request, NOTICES)
+        request,
+        "accounts/signin.html",
+        next=target,
+        values={},
+        notice=notice(request, NOTICES),
+        setup_pending=await get_container(request).orgs.setup_pending(),
     )
 
 

@@ -13,6 +13,7 @@ from parlour.core.clock import Clock
 from parlour.core.errors import AppError, ErrorCode, invalid
 from parlour.core.ids import keyed_digest, new_id, new_token, token_digest
 from parlour.core.passwords import Passwords, password_problem
+from parlour.core.words import plural
 from parlour.db.uow import Database, UnitOfWork
 from parlour.features.accounts import store
 from parlour.features.accounts.actor import Actor, Client, Role
@@ -184,10 +185,10 @@ class AccountService:
             row = await store.failures(session, bucket)
             if row and row.window_start + window > now and row.failures >= limit:
                 wait = int((row.window_start + window - now).total_seconds()) + 1
+                minutes = plural(max(1, wait // 60), "minute")
                 raise AppError(
                     ErrorCode.TOO_MANY_ATTEMPTS,
-                    f"Too many wrong passwords. Try again in {max(1, wait // 60)} minute(s), "
-                    "or reset your password.",
+                    f"Too many wrong passwords. Try again in {minutes}, or reset your password.",
                     headers={"Retry-After": str(wait)},
                     data={"retry_after": wait},
                 )

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from parlour.core.datamap import PURPOSES
+from parlour.core.words import plural
 
 SESSION = "parlour_session"
 FORM_CSRF = "parlour_csrf"
@@ -90,7 +91,7 @@ def registry(session_days: int, consent_days: int) -> tuple[Cookie, ...]:
             SESSION,
             Category.STRICTLY_NECESSARY,
             "account_security",
-            f"{session_days} days, or until you sign out",
+            f"{plural(session_days, 'day')}, or until you sign out",
             "Keeps you signed in: a signed, opaque session id. HttpOnly.",
         ),
         Cookie(
@@ -111,7 +112,7 @@ def registry(session_days: int, consent_days: int) -> tuple[Cookie, ...]:
             CONSENT,
             Category.STRICTLY_NECESSARY,
             "legal_compliance",
-            f"{consent_days} days, then we ask again",
+            f"{plural(consent_days, 'day')}, then we ask again",
             "Remembers your cookie choice: a random visitor id and what you chose, signed.",
         ),
     )

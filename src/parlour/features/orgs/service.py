@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from parlour.core.clock import Clock
 from parlour.core.errors import AppError, ErrorCode, invalid, not_found
 from parlour.core.ids import new_id, new_token, token_digest
+from parlour.core.words import plural
 from parlour.db.uow import Database, UnitOfWork
 from parlour.features.accounts import store as accounts_store
 from parlour.features.accounts.actor import ROLES, Actor, Client, Role
@@ -91,6 +92,11 @@ class OrgService:
             await uow.commit()
         log.info("instance set up", extra={"event": "instance.setup", "org": org.id})
         return Joined(user, session_secret)
+
+    async def setup_pending(self) -> bool:
+        """True while the instance has no owner: its first page then says how to finish setup."""
+        async with self._db.transaction() as uow:
+            return not await accounts_store.count_instance_owners(uow.session)
 
     async def check_setup_link(self, secret: str) -> None:
         """Refuses a used, stale or unknown setup link before anyone fills in the form."""
@@ -290,7 +296,8 @@ class OrgService:
                 subject=f"You are invited to {org.name} on Parlour",
                 body=(
                     f"You have been invited to join {org.name} on Parlour.\n\nCreate your account "
-                    f"here (the link works for {self._settings.invitation_days} days):\n\n{link}\n"
+                    f"here (the link works for {plural(self._settings.invitation_days, 'day')})"
+                    f":\n\n{link}\n"
                 ),
             )
 
