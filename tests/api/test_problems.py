@@ -214,22 +214,3 @@ async def test_signup_page_marks_every_failing_field_next_to_it(
     assert 'id="f-name-error"' not in html
     assert not LIBRARY_PHRASES.search(html)
     await http.aclose()
-
-
-# -- a new instance says setup is pending ------------------------------------------------------
-
-
-async def test_the_first_page_of_a_new_instance_says_how_to_finish_setup_without_the_link(
-    app: FastAPI, container: Container
-) -> None:
-    http = browser(app)
-    first = await http.get("/", follow_redirects=True)
-    assert first.status_code == 200 and first.url.path == "/signin"
-    assert "data-setup-pending" in first.text
-    assert "setup link" in first.text and "parlour serve" in first.text
-    assert "/setup?token=" not in first.text and "token=" not in first.text
-
-    await instance_owner(app, container)
-    after = await http.get("/signin")
-    assert "data-setup-pending" not in after.text
-    await http.aclose()

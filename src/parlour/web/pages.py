@@ -144,6 +144,16 @@ async def render_error(request: Request, error: AppError) -> Response:
     return response
 
 
+async def favicon() -> RedirectResponse:
+    """Browsers and tools ask for /favicon.ico whatever the page links; the icon is an SVG."""
+    return RedirectResponse(
+        f"/static/favicon.svg?v={__version__}",
+        status_code=301,
+        headers={"cache-control": "public, max-age=86400"},
+    )
+
+
 def install(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.add_api_route("/favicon.ico", favicon, methods=["GET", "HEAD"], include_in_schema=False)
     app.state.render_error = render_error
