@@ -1,0 +1,101 @@
+"""What a new user saw at 390 px and at desktop width: the top menu, the message counter, the
+organisation invitation's copy button. Screenshots go to /tmp/parlour-shots for a person to see."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from playwright.async_api import Browser, Page, ViewportSize, expect
+
+from parlour.container import Container
+from tests.support.browser import horizontal_overflow
+from tests.support.world import PASSWORD, Person, instance_owner
+
+PHONE: ViewportSize = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
+SHOTS = Path("/tmp/parlour-shots")  # noqa: S108 - pictures for a person to look at, never read
+
+
+@asynccontextmanager
+async def signed_in(
+    browser: Browser, base_url: str, person: Person, viewport: ViewportSize, **options: object
+) -> AsyncIterator[Page]:
+    context = await browser.new_context(viewport=viewport, base_url=base_url, **options)  # type: ignore[arg-type]
+    try:
+        answer = await context.request.post(
+            "/api/v1/auth/signin", data={"email": person.email, "password": PASSWORD}
+        )
+        assert answer.ok, await answer.text()
+        yield await context.new_page()
+    finally:
+        await context.close()
+
+
+async def shot(page: Page, name: str) -> None:
+    SHOTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+async def header_box(page: Page) -> dict[str, float]:
+    box = await page.locator("header.topbar").bounding_box()
+    assert box is not None
+    return box
+
+
+async def test_the_top_menu_fits_a_phone_and_sign_out_stays_put(
+    app: FastAPI, container: Container, browser: Browser, base_url: str
+) -> None:
+    owner = await instance_owner(app, container)
+    async with signed_in(browser, base_url, owner, PHONE) as page:
+        for path in ("/profile", "/org", "/chat"):
+            await page.goto(path)
+            await shot(page, "menu-phone" + path.replace("/", "-"))
+            signout = page.get_by_role("button", name="Sign out")
+            await expect(signout).to_be_visible()
+            box = await signout.bounding_box()
+            assert box is not None and box["height"] < 40, (path, box)
+            header = await header_box(page)
+            assert header["height"] <= 64, (path, header)
+            assert box["y"] + box["height"] <= header["y"] + header["height"]
+            assert await horizontal_overflow(page) == 0, path
+        menu = page.get_by_role("button", name="Menu")
+        nav = page.get_by_role("navigation", name="Main")
+        await expect(nav).to_be_hidden()
+        await menu.focus()
+        await page.keyboard.press("Enter")
+        await expect(menu).to_have_attribute("aria-expanded", "true")
+        await expect(nav.get_by_role("link", name="Instance")).to_be_visible()
+        await shot(page, "menu-phone-open")
+        await page.keyboard.press("Tab")
+        await page.keyboard.press("Escape")
+        await expect(nav).to_be_hidden()
+        await expect(menu).to_be_focused()
+
+    async with signed_in(browser, base_url, owner, DESKTOP) as page:
+        await page.goto("/org")
+        await shot(page, "menu-desktop-org")
+        await expect(page.get_by_role("button", name="Menu")).to_be_hidden()
+        for name in ("Chat", "Profile", "Sessions", "Privacy", "Organisation", "Instance"):
+            await expect(page.get_by_role("link", name=name, exact=True)).to_be_visible()
+        assert (await header_box(page))["height"] <= 64
+
+
+async def test_without_javascript_the_links_scroll_sideways_on_one_row(
+    app: FastAPI, container: Container, browser: Browser, base_url: str
+) -> None:
+    owner = await instance_owner(app, container)
+    async with signed_in(browser, base_url, owner, PHONE, java_script_enabled=False) as page:
+        await page.goto("/profile")
+        await shot(page, "menu-phone-no-script")
+        await expect(page.get_by_role("button", name="Menu")).to_be_hidden()
+        chat, instance = (
+            page.get_by_role("link", name=n, exact=True) for n in ("Chat", "Instance")
+        )
+        first, last = await chat.bounding_box(), await instance.bounding_box()
+        assert first and last and first["y"] == last["y"]  # one row, not wrapped
+        signout = await page.get_by_role("button", name="Sign out").bounding_box()
+        assert signout and signout["y"] < first["y"]  # Sign out stays on the first line
+        assert await horizontal_overflow(page) == 0
