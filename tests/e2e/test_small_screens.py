@@ -11,8 +11,9 @@ from fastapi import FastAPI
 from playwright.async_api import Browser, Page, ViewportSize, expect
 
 from parlour.container import Container
+from parlour.features.chat.messages import MAX_CHARS
 from tests.support.browser import horizontal_overflow
-from tests.support.world import PASSWORD, Person, instance_owner
+from tests.support.world import PASSWORD, Person, direct, instance_owner, member
 
 PHONE: ViewportSize = {"width": 390, "height": 844}
 DESKTOP: ViewportSize = {"width": 1280, "height": 800}
@@ -99,3 +100,38 @@ async def test_without_javascript_the_links_scroll_sideways_on_one_row(
         signout = await page.get_by_role("button", name="Sign out").bounding_box()
         assert signout and signout["y"] < first["y"]  # Sign out stays on the first line
         assert await horizontal_overflow(page) == 0
+
+
+async def test_the_message_box_counts_down_to_the_limit_and_stops_send_over_it(
+    app: FastAPI, container: Container, browser: Browser, base_url: str
+) -> None:
+    owner = await instance_owner(app, container)
+    pat = await member(app, owner)
+    conversation = await direct(owner, pat)
+    for viewport, name in ((PHONE, "phone"), (DESKTOP, "desktop")):
+        async with signed_in(browser, base_url, owner, viewport) as page:
+            await page.goto(f"/chat/{conversation}")
+            await expect(page.locator("[data-conn]")).to_have_text("Connected")
+            box = page.get_by_label("Message", exact=True)
+            count = page.locator("[data-char-count]")
+            send = page.get_by_role("button", name="Send")
+            await expect(count).to_be_hidden()
+            await box.fill("Hello")
+            await expect(count).to_have_text(f"{MAX_CHARS - 5:,} characters left")
+            await expect(count).to_have_attribute("data-state", "ok")
+            await box.fill("é" * (MAX_CHARS - 400))
+            await expect(count).to_have_text("400 characters left")
+            await expect(count).to_have_attribute("data-state", "warn")
+            await expect(send).to_be_enabled()
+            await box.fill("😀" * (MAX_CHARS + 1))  # one code point each, as the server counts
+            await expect(count).to_have_text(
+                "1 character too many: shorten the message to send it."
+            )
+            await expect(send).to_be_disabled()
+            await shot(page, f"counter-{name}-over")
+            await box.press("Enter")
+            await box.press("Backspace")
+            await expect(count).to_have_text("0 characters left")
+            await expect(send).to_be_enabled()
+    stored = (await owner.http.get(f"/api/v1/conversations/{conversation}/messages")).json()
+    assert stored == []  # Enter over the limit sent nothing

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from parlour.core.errors import AppError, ErrorCode
+from parlour.features.chat.messages import MAX_CHARS
 from parlour.web.auth import get_container
 from parlour.web.pages import render, signed_in
 
@@ -29,4 +30,6 @@ async def _chat_page(request: Request, conversation_id: str | None) -> Response:
         raise AppError(ErrorCode.UNAUTHENTICATED, "Sign in to chat.")
     if conversation_id is not None:
         await get_container(request).conversations.view(actor, conversation_id)
-    return await render(request, "chat/index.html", conversation_id=conversation_id or "")
+    return await render(
+        request, "chat/index.html", conversation_id=conversation_id or "", max_chars=MAX_CHARS
+    )

@@ -68,6 +68,7 @@ export class App {
       context: document.querySelector("[data-context]"),
       contextText: document.querySelector("[data-context-text]"),
       cancel: document.querySelector("[data-context-cancel]"),
+      count: document.querySelector("[data-char-count]"),
     });
     this.stream = new Stream({
       onEvent: (frame) => this.event(frame),

@@ -3,6 +3,7 @@
 // Errors are shown beside it and the draft stays.
 
 import { ApiError } from "./api.js";
+import { CharCounter } from "./counter.js";
 import { plainText, randomKey, snippet } from "./dom.js";
 
 const TYPING_EVERY = 2500;
@@ -18,6 +19,7 @@ export class Composer {
     this.lastTyping = 0;
     this.drafts = new Map();
     this.saved = "";
+    this.counter = new CharCounter(els.input, els.count);
     els.input.addEventListener("input", () => this.changed());
     els.input.addEventListener("keydown", (e) => this.keydown(e));
     els.form.addEventListener("submit", (e) => {
@@ -42,7 +44,8 @@ export class Composer {
   }
 
   changed(typing = true) {
-    this.els.send.disabled = this.busy || !this.els.input.value.trim();
+    const over = this.counter.update();
+    this.els.send.disabled = this.busy || !this.els.input.value.trim() || over;
     this.els.input.style.height = "auto";
     this.els.input.style.height = `${Math.min(this.els.input.scrollHeight + 2, 200)}px`;
     if (typing) this.typing();
@@ -95,7 +98,7 @@ export class Composer {
 
   async submit() {
     const text = this.els.input.value;
-    if (!text.trim() || this.busy || !this.thread) return;
+    if (!text.trim() || this.busy || !this.thread || this.counter.update()) return;
     const thread = this.thread;
     this.busy = true;
     this.changed(false);
