@@ -3,6 +3,7 @@ organisation invitation's copy button. Screenshots go to /tmp/parlour-shots for 
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -135,3 +136,23 @@ async def test_the_message_box_counts_down_to_the_limit_and_stops_send_over_it(
             await expect(send).to_be_enabled()
     stored = (await owner.http.get(f"/api/v1/conversations/{conversation}/messages")).json()
     assert stored == []  # Enter over the limit sent nothing
+
+
+async def test_the_organisation_invitation_link_has_a_copy_button_that_copies(
+    app: FastAPI, container: Container, browser: Browser, base_url: str
+) -> None:
+    owner = await instance_owner(app, container)
+    for viewport, name in ((PHONE, "phone"), (DESKTOP, "desktop")):
+        async with signed_in(
+            browser, base_url, owner, viewport, permissions=["clipboard-read", "clipboard-write"]
+        ) as page:
+            await page.goto("/org")
+            await page.get_by_role("button", name="Create invitation").click()
+            link = page.get_by_label("Invitation link")
+            await expect(link).to_have_value(re.compile(r"/signup\?invitation="))
+            await page.get_by_role("button", name="Copy link").click()
+            await expect(page.get_by_role("status").filter(has_text="Link copied.")).to_be_visible()
+            copied = await page.evaluate("() => navigator.clipboard.readText()")
+            assert copied == await link.input_value()
+            assert await horizontal_overflow(page) == 0
+            await shot(page, f"org-invite-copy-{name}")

@@ -2,6 +2,7 @@
 // (a tile per participant and the controls) and the device chooser. No call logic here.
 
 import { h } from "../chat/dom.js";
+import { copyField } from "../copy.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 const PATHS = {
@@ -361,15 +362,8 @@ export class InviteDialog {
     this.note.textContent = text;
   }
 
-  async copy() {
-    try {
-      await navigator.clipboard.writeText(this.link.value);
-    } catch {
-      this.link.select(); // no clipboard access: the link is selected for the person to copy
-      this.note.textContent = "Copying was not allowed: the link is selected, copy it yourself.";
-      return;
-    }
-    this.note.textContent = "Link copied.";
+  copy() {
+    return copyField(this.link, this.note);
   }
 
   hide() {
