@@ -14,7 +14,7 @@ from playwright.async_api import Browser, Page, ViewportSize, expect
 from parlour.container import Container
 from parlour.features.chat.messages import MAX_CHARS
 from tests.support.browser import horizontal_overflow
-from tests.support.world import PASSWORD, Person, direct, instance_owner, member
+from tests.support.world import PASSWORD, Person, direct, instance_owner, invite, member
 
 PHONE: ViewportSize = {"width": 390, "height": 844}
 DESKTOP: ViewportSize = {"width": 1280, "height": 800}
@@ -156,3 +156,39 @@ async def test_the_organisation_invitation_link_has_a_copy_button_that_copies(
             assert copied == await link.input_value()
             assert await horizontal_overflow(page) == 0
             await shot(page, f"org-invite-copy-{name}")
+
+
+async def test_a_new_instance_and_a_sign_up_with_many_mistakes_read_well(
+    app: FastAPI, container: Container, browser: Browser, base_url: str
+) -> None:
+    for viewport, name in ((PHONE, "phone"), (DESKTOP, "desktop")):
+        context = await browser.new_context(viewport=viewport, base_url=base_url)
+        page = await context.new_page()
+        await page.goto("/")
+        await expect(page.get_by_role("heading", name="Setup is not finished yet")).to_be_visible()
+        assert (await header_box(page))["height"] <= 64  # brand and "Sign in" on one line
+        assert await horizontal_overflow(page) == 0
+        await shot(page, f"setup-pending-{name}")
+        await context.close()
+
+    owner = await instance_owner(app, container)
+    link = await invite(owner)
+    for viewport, name in ((PHONE, "phone"), (DESKTOP, "desktop")):
+        context = await browser.new_context(viewport=viewport, base_url=base_url)
+        page = await context.new_page()
+        await page.goto(link.replace("http://127.0.0.1:8080", base_url))
+        await page.get_by_label("Your name").fill("Ada")
+        await page.get_by_label("Email").fill("ada@example")
+        await page.get_by_label("Password", exact=True).fill("short")
+        await page.get_by_label("Date of birth").fill("2020-01-01")
+        await page.get_by_label(re.compile("I have read and accept")).check()
+        await page.get_by_role("button", name="Create account").click()
+        summary = page.get_by_role("alert")
+        await expect(summary).to_contain_text("Use at least 10 characters.")
+        for text in ("Enter an email address", "You must be at least 16."):
+            await expect(summary).to_contain_text(text)
+        for field in ("email", "password", "birth_date"):
+            await expect(page.locator(f"#f-{field}-error")).to_be_visible()
+        assert await horizontal_overflow(page) == 0
+        await shot(page, f"signup-errors-{name}")
+        await context.close()
