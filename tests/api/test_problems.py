@@ -8,9 +8,11 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from pydantic import ValidationError
 
 from parlour.container import Container
-from parlour.web.validation import message
+from parlour.features.calls.schemas import SignalFrame
+from parlour.web.validation import frame_problem, message
 from tests.api.test_pages import browser, local, page
 from tests.support.world import Person, instance_owner, invite, policy_version, signup_body
 
@@ -214,3 +216,18 @@ async def test_signup_page_marks_every_failing_field_next_to_it(
     assert 'id="f-name-error"' not in html
     assert not LIBRARY_PHRASES.search(html)
     await http.aclose()
+
+
+def test_a_bad_stream_frame_is_described_in_parlour_s_words() -> None:
+    def problem(raw: str) -> tuple[str, str]:
+        try:
+            SignalFrame.model_validate_json(raw)
+        except ValidationError as exc:
+            code, detail = frame_problem(exc.errors())
+            return code.value, detail
+        raise AssertionError("the frame was accepted")
+
+    assert problem("{oops") == ("malformed_json", "The frame is not valid JSON.")
+    code, detail = problem('{"type": "call.signal", "kind": "shout"}')
+    assert code == "validation_failed" and not LIBRARY_PHRASES.search(detail)
+    assert detail.split(":")[0] in {"call_id", "to", "kind"}

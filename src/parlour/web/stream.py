@@ -22,6 +22,7 @@ from parlour.features.calls.service import GuestPass, guest_key
 from parlour.features.chat.events import device_channel, user_channel
 from parlour.features.chat.stream import StreamSession, error_frame
 from parlour.realtime.bus import Closed, Overflow, Subscription
+from parlour.web import validation
 from parlour.web.auth import GUEST_COOKIE, SESSION_COOKIE, guest_id_of, session_signer
 
 log = logging.getLogger("parlour.stream")
@@ -184,9 +185,7 @@ async def _relay(
         frame = SignalFrame.model_validate_json(text)
         await c.calls.relay(who, device_id, frame.call_id, frame.to, frame.kind, frame.payload)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "frame"
-        return error_frame(ErrorCode.VALIDATION_FAILED, f"{where}: {first['msg']}")
+        return error_frame(*validation.frame_problem(exc.errors()))
     except AppError as exc:
         return {**error_frame(exc.code, exc.detail), "call_id": frame.call_id}
     return None

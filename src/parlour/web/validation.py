@@ -117,3 +117,15 @@ def _position(loc: Iterable[Any], body: Any) -> str:
     line = text.count("\n", 0, at) + 1
     column = at - text.rfind("\n", 0, at)
     return f" (line {line}, column {column})"
+
+
+def frame_problem(errors: Iterable[Error]) -> tuple[ErrorCode, str]:
+    """What to say about a stream frame that failed its schema: the first field, in our words."""
+    errors = list(errors)
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return ErrorCode.MALFORMED_JSON, "The frame is not valid JSON."
+    if not errors:
+        return ErrorCode.VALIDATION_FAILED, "Check the frame."
+    first = errors[0]
+    where = field_name(first.get("loc", ()))
+    return ErrorCode.VALIDATION_FAILED, f"{'frame' if where == 'body' else where}: {message(first)}"
