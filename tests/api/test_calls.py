@@ -219,9 +219,13 @@ async def test_signalling_passes_only_between_active_legs(
         await carol.send({**frame, "to": a.id})
         assert (await carol.until("error"))["code"] == "not_found"
         await bob.send({**frame, "kind": "nonsense"})
-        assert (await bob.until("error"))["code"] == "validation_failed"
+        wrong_kind = await bob.until("error")
+        assert wrong_kind["code"] == "validation_failed"
+        assert wrong_kind["detail"].startswith("kind: Choose one of 'offer'")
         await bob.send('{"type": "call.signal", "call_id": ')
-        assert (await bob.until("error"))["code"] == "validation_failed"
+        broken = await bob.until("error")
+        assert broken["code"] == "validation_failed"
+        assert broken["detail"] == "The frame is not valid JSON."
         await bob.nothing_more("call.signal")
         await bob.send({"type": "ping"})
         assert (await bob.until("pong"))["type"] == "pong", "the connection survives"

@@ -227,7 +227,7 @@ def test_a_bad_stream_frame_is_described_in_parlour_s_words() -> None:
             return code.value, detail
         raise AssertionError("the frame was accepted")
 
-    assert problem("{oops") == ("malformed_json", "The frame is not valid JSON.")
+    assert problem("{oops") == ("validation_failed", "The frame is not valid JSON.")
     code, detail = problem('{"type": "call.signal", "kind": "shout"}')
     assert code == "validation_failed" and not LIBRARY_PHRASES.search(detail)
     assert detail.split(":")[0] in {"call_id", "to", "kind"}

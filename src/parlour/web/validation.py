@@ -120,10 +120,13 @@ def _position(loc: Iterable[Any], body: Any) -> str:
 
 
 def frame_problem(errors: Iterable[Error]) -> tuple[ErrorCode, str]:
-    """What to say about a stream frame that failed its schema: the first field, in our words."""
+    """What to say about a stream frame that failed its schema: the first field, in our words.
+
+    Frames keep `validation_failed` even when they are not JSON, as they always had.
+    """
     errors = list(errors)
     if any(e.get("type") == "json_invalid" for e in errors):
-        return ErrorCode.MALFORMED_JSON, "The frame is not valid JSON."
+        return ErrorCode.VALIDATION_FAILED, "The frame is not valid JSON."
     if not errors:
         return ErrorCode.VALIDATION_FAILED, "Check the frame."
     first = errors[0]
