@@ -2,8 +2,9 @@
 // MAX_CHARS, handed over in the textarea's data-max-chars). Counted in code points, as the
 // server counts them. It warns near the limit; over it, the composer disables Send.
 
+import { plural } from "./dom.js";
+
 const WARN_LEFT = 500;
-const number = new Intl.NumberFormat("en");
 
 export class CharCounter {
   constructor(input, out) {
@@ -23,8 +24,8 @@ export class CharCounter {
     this.out.setAttribute("aria-live", state === "ok" ? "off" : "polite");
     this.out.textContent =
       state === "over"
-        ? `${number.format(-left)} ${-left === 1 ? "character" : "characters"} too many: shorten the message to send it.`
-        : `${number.format(left)} ${left === 1 ? "character" : "characters"} left`;
+        ? `${plural(-left, "character")} too many: shorten the message to send it.`
+        : `${plural(left, "character")} left`;
     return state === "over";
   }
 }

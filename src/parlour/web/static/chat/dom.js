@@ -82,3 +82,8 @@ export function snippet(text, length = 80) {
   const flat = (text || "").replace(/\s+/g, " ").trim();
   return flat.length > length ? flat.slice(0, length - 1) + "…" : flat;
 }
+
+// "1 member", "3 members", "1,250 characters": a count with its word, never "member(s)".
+export function plural(count, word, many = `${word}s`) {
+  return `${new Intl.NumberFormat("en").format(count)} ${count === 1 ? word : many}`;
+}

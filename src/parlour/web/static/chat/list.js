@@ -1,6 +1,6 @@
 // The conversation list: newest activity first, unread counts, last message, presence.
 
-import { h, plainText, shortTime, snippet } from "./dom.js";
+import { h, plainText, plural, shortTime, snippet } from "./dom.js";
 
 export function renderList(app, target, empty) {
   const conversations = [...app.conversations.values()].sort(byActivity);
@@ -58,7 +58,7 @@ function kindTag(c) {
 
 function preview(app, c) {
   const m = c.last_message;
-  if (!m) return c.kind === "direct" ? "No messages yet" : `${c.members.length} members`;
+  if (!m) return c.kind === "direct" ? "No messages yet" : plural(c.members.length, "member");
   const who = m.sender_id === app.me ? "You: " : c.kind === "direct" ? "" : `${app.nameOf(m.sender_id)}: `;
   return who + (m.deleted ? "Message deleted" : snippet(plainText(m), 60));
 }
