@@ -157,6 +157,16 @@ async def test_the_organisation_invitation_link_has_a_copy_button_that_copies(
             assert await horizontal_overflow(page) == 0
             await shot(page, f"org-invite-copy-{name}")
 
+            await page.goto("/admin")  # the instance page's owner invitation: the same button
+            await page.get_by_label("Name").fill(f"Globex {name}")
+            await page.get_by_role("button", name="Create organisation").click()
+            owner_link = page.get_by_label("Owner's invitation link")
+            await page.get_by_role("button", name="Copy link").click()
+            await expect(page.get_by_role("status").filter(has_text="Link copied.")).to_be_visible()
+            copied = await page.evaluate("() => navigator.clipboard.readText()")
+            assert copied == await owner_link.input_value()
+            await shot(page, f"admin-invite-copy-{name}")
+
 
 async def test_a_new_instance_and_a_sign_up_with_many_mistakes_read_well(
     app: FastAPI, container: Container, browser: Browser, base_url: str
