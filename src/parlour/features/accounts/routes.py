@@ -43,6 +43,7 @@ from parlour.web.auth import (
     set_session_cookie,
 )
 from parlour.web.forms import validate
+from parlour.web.validation import message
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
 Ctr = Annotated[Container, Depends(get_container)]
@@ -157,8 +158,20 @@ async def every_signup_problem(request: Request, c: Ctr) -> None:
         data = await request.json()  # parsed by FastAPI already, and kept by the request
     except ValueError:
         return  # not JSON: FastAPI's own check answers that
-    if isinstance(data, dict):
+    if not isinstance(data, dict):
+        return
+    try:
         await check_signup(c, data)
+    except AppError as error:
+        extra = {k: NOT_PART for k in data if k not in SignUp.model_fields}
+        if not extra or not error.fields:  # an unusable invitation stays the answer
+            raise
+        fields = {**error.fields, **extra}
+        detail = "Some fields need another look."
+        raise AppError(ErrorCode.VALIDATION_FAILED, detail, fields=fields) from error
+
+
+NOT_PART = message({"type": "extra_forbidden"})
 
 
 @router.post(
