@@ -83,7 +83,7 @@ export function snippet(text, length = 80) {
   return flat.length > length ? flat.slice(0, length - 1) + "…" : flat;
 }
 
-// "1 member", "3 members", "1,250 characters": a count with its word, never "member(s)".
+// "1 member", "3 members", "1,250 characters": a count with its word, never a hedged plural.
 export function plural(count, word, many = `${word}s`) {
   return `${new Intl.NumberFormat("en").format(count)} ${count === 1 ? word : many}`;
 }
