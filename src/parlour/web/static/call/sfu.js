@@ -42,6 +42,13 @@ function withTimeout(promise, ms) {
 // Another participant's media, received through the SFU. Nothing tells us when their camera
 // is off (a mesh has a data channel for that), so the video counts as on while new frames
 // keep arriving.
+// A subscription that has not connected within SUBSCRIBE_MS, or whose connection failed.
+function stalled(sub) {
+  const state = sub.pc.connectionState;
+  if (state === "failed" || state === "closed") return true;
+  return !sub.connectedAt && performance.now() - sub.startedAt > SUBSCRIBE_MS;
+}
+
 class Subscription {
   constructor({ key, feed, iceServers, onChange }) {
     this.key = key;
@@ -50,6 +57,7 @@ class Subscription {
     this.remote = new MediaStream();
     this.remoteState = { mic: true }; // the SFU does not tell us about their microphone
     this.connectedAt = null;
+    this.startedAt = performance.now();
     this.closed = false;
     this.frames = 0;
     this.videoLive = false;
@@ -172,8 +180,8 @@ export class SfuLink {
           if (this.closed) return;
           if (!this.wanted.has(f.participant)) continue;
           const had = s.remotes.get(f.participant);
-          if (had && had.feed === f.feed) continue;
-          if (had) s.dropRemote(f.participant); // they published again
+          if (had && had.feed === f.feed && !stalled(had)) continue;
+          if (had) s.dropRemote(f.participant); // they published again, or it never connected
           await withTimeout(this.subscribe(f.participant, f.feed), SUBSCRIBE_MS); // never stuck
         }
       } while (this.again && !this.closed);
@@ -183,8 +191,10 @@ export class SfuLink {
       this.polling = false;
     }
     clearTimeout(this.timer);
-    const missing = [...this.wanted].some((key) => !s.remotes.has(key));
-    if (missing && !this.closed) this.timer = setTimeout(() => this.poll(), RETRY_MS);
+    // Asks again while a feed is missing or its connection is not up yet, so one that stalls
+    // (an answer lost on the way, media that never arrives) is taken again.
+    const waiting = [...this.wanted].some((key) => !s.remotes.get(key)?.connectedAt);
+    if (waiting && !this.closed) this.timer = setTimeout(() => this.poll(), RETRY_MS);
   }
 
   async subscribe(key, feed) {
