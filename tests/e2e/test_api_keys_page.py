@@ -1,10 +1,8 @@
 """The API keys page on a phone (390 px): reached from /org, a key made and shown once with a
 Copy key button, the key then working for a program, revoked from the list. Screenshots go to
-/tmp/parlour-shots for a person to look at."""
+test-shots/ (or PARLOUR_TEST_SHOTS) for a person to look at."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import httpx
 import pytest
@@ -12,11 +10,10 @@ from fastapi import FastAPI
 from playwright.async_api import Browser, ViewportSize, expect
 
 from parlour.container import Container
-from tests.support.browser import horizontal_overflow
+from tests.support.browser import SHOTS, horizontal_overflow
 from tests.support.world import PASSWORD, instance_owner
 
 PHONE: ViewportSize = {"width": 390, "height": 844}
-SHOTS = Path("/tmp/parlour-shots")  # noqa: S108 - pictures for a person to look at, never read
 
 
 @pytest.mark.promise("P-API-1")

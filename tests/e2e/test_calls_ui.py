@@ -22,12 +22,11 @@ from parlour.container import Container
 from parlour.core.clock import SystemClock
 from parlour.features.calls.models import Participant, Quality
 from parlour.settings import Settings
-from tests.support.browser import horizontal_overflow
+from tests.support.browser import SHOTS, horizontal_overflow
 from tests.support.world import PASSWORD, Person, direct, instance_owner, member
 
 DESKTOP = {"width": 1200, "height": 800}
 PHONE = {"width": 375, "height": 740}
-SHOTS = "/tmp"  # noqa: S108 - screenshots for a person to look at, never read back
 MEDIA_MS = 60_000  # media set-up on a loaded two-core machine takes a while
 RING_MS = 30_000
 

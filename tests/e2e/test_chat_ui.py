@@ -10,12 +10,11 @@ from fastapi import FastAPI
 from playwright.async_api import Browser, Dialog, Locator, Page, Route, ViewportSize, expect
 
 from parlour.container import Container
-from tests.support.browser import horizontal_overflow
+from tests.support.browser import SHOTS, horizontal_overflow
 from tests.support.world import PASSWORD, Person, direct, instance_owner, member, say
 
 DESKTOP: ViewportSize = {"width": 1200, "height": 800}
 PHONE: ViewportSize = {"width": 375, "height": 740}
-SHOTS = "/tmp"  # noqa: S108 - screenshots for a person to look at, never read back
 
 
 @asynccontextmanager

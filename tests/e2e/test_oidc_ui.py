@@ -1,7 +1,7 @@
 """A newcomer signs in through their organisation's identity provider in Chromium, at 390 px
 (P-ACC-6): the sign-in page, the provider's form (oidc-provider-mock, a real provider), the
 new-account page with the age check, and in. The owner's settings page is checked at 390 px
-too. Screenshots go to /tmp/parlour-shots for a person to look at."""
+too. Screenshots go to test-shots/ (or PARLOUR_TEST_SHOTS) for a person to look at."""
 
 from __future__ import annotations
 
@@ -16,14 +16,13 @@ from playwright.async_api import Browser, Page, Route, ViewportSize, expect
 from parlour.container import Container
 from parlour.core.clock import FixedClock
 from parlour.settings import Settings
-from tests.support.browser import horizontal_overflow
+from tests.support.browser import SHOTS, horizontal_overflow
 from tests.support.live import free_port, serving
 from tests.support.oidc import Provider, oidc_provider
 from tests.support.world import PASSWORD, instance_owner
 
 pytestmark = pytest.mark.promise("P-ACC-6")
 PHONE: ViewportSize = {"width": 390, "height": 844}
-SHOTS = Path("/tmp/parlour-shots")  # noqa: S108 - pictures for a person to look at, never read
 
 
 @pytest.fixture

@@ -1,24 +1,23 @@
 """What a new user saw at 390 px and at desktop width: the top menu, the message counter, the
-organisation invitation's copy button. Screenshots go to /tmp/parlour-shots for a person to see."""
+organisation invitation's copy button. Screenshots go to test-shots/ (or PARLOUR_TEST_SHOTS)
+for a person to see."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from fastapi import FastAPI
 from playwright.async_api import Browser, Page, ViewportSize, expect
 
 from parlour.container import Container
 from parlour.features.chat.messages import MAX_CHARS
-from tests.support.browser import horizontal_overflow
+from tests.support.browser import SHOTS, horizontal_overflow
 from tests.support.world import PASSWORD, Person, direct, instance_owner, invite, member
 
 PHONE: ViewportSize = {"width": 390, "height": 844}
 DESKTOP: ViewportSize = {"width": 1280, "height": 800}
-SHOTS = Path("/tmp/parlour-shots")  # noqa: S108 - pictures for a person to look at, never read
 
 
 @asynccontextmanager

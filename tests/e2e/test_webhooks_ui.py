@@ -1,5 +1,5 @@
 """The webhooks page on a phone (390 px): subscribe, copy the secret, read the delivery log.
-Screenshots go to /tmp/parlour-shots for a person to see."""
+Screenshots go to test-shots/ (or PARLOUR_TEST_SHOTS) for a person to see."""
 
 from __future__ import annotations
 

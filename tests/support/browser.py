@@ -6,10 +6,17 @@ import os
 import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from playwright.async_api import Browser, Page, async_playwright
 
 from tests.support.services import missing
+
+# Screenshots for a person to look at, never read back: PARLOUR_TEST_SHOTS, or test-shots/ in
+# the checkout (ignored by git).
+SHOTS = Path(
+    os.environ.get("PARLOUR_TEST_SHOTS") or Path(__file__).resolve().parents[2] / "test-shots"
+)
 
 FLAGS = [
     "--no-sandbox",
@@ -33,6 +40,7 @@ def chromium_path() -> str | None:
 
 @asynccontextmanager
 async def chromium() -> AsyncIterator[Browser]:
+    SHOTS.mkdir(parents=True, exist_ok=True)
     path = chromium_path()
     if path is None:
         missing(
