@@ -515,9 +515,10 @@ class CallService:
             if conversation_id is not None:
                 await self._conversations.access_txn(uow.session, actor, conversation_id)
             rows = await store.calls_of(uow.session, actor.user_id, conversation_id, before, limit)
-            return [
-                await _view_txn(uow, r, await store.participants(uow.session, r.id)) for r in rows
-            ]
+            parts = {r.id: await store.participants(uow.session, r.id) for r in rows}
+            people = [p.user_id for ps in parts.values() for p in ps if p.user_id is not None]
+            gone = await store.gone_among(uow.session, people)  # one query for the whole page
+            return [CallView(r, parts[r.id], gone) for r in rows]
 
     async def report_quality(
         self, who: Actor | GuestPass, call_id: str, report: QualityReport
